@@ -1,0 +1,1 @@
+"""datasync's deployable services and the code they share."""

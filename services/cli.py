@@ -1,0 +1,56 @@
+"""`datasync <service>`: the one command every deployable starts from.
+
+Each service module exposes `run(args)`; imports are lazy so that `datasync api` does not load
+Faust and `datasync --help` is instant.
+"""
+
+import argparse
+import importlib
+import sys
+
+from schemas.objects import OBJECT_TYPES
+
+SERVICES = {
+    "ingest": ("services.ingest.main", "Webhook ingest: verifies webhooks, publishes changes"),
+    "processor": ("services.processor.main", "Stream processor: rules, matching, conflicts"),
+    "writer": ("services.writer.main", "Writer: batches commands into a target's API"),
+    "reconciler": ("services.reconciler.main", "Polls for missed changes, runs initial syncs"),
+    "api": ("services.status_api.main", "Status and control API, dashboard"),
+    "migrate": ("services.store.migrate", "Apply the state store's SQL migrations and exit"),
+    "sandbox-hubspot": ("services.sandbox.hubspot.main", "Emulated HubSpot API"),
+    "sandbox-dynamics": ("services.sandbox.dynamics.main", "Emulated Dynamics 365 Web API"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="datasync", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="service", required=True, metavar="SERVICE")
+    for name, (_, help_text) in SERVICES.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        if name in ("processor", "writer", "reconciler"):
+            p.add_argument(
+                "--object",
+                action="append",
+                choices=OBJECT_TYPES,
+                dest="objects",
+                help="Object type to handle (repeatable); all object types when omitted",
+            )
+        if name == "writer":
+            p.add_argument(
+                "--target",
+                action="append",
+                choices=["hubspot", "app"],
+                dest="targets",
+                help="Target side to write to (repeatable); both when omitted",
+            )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module(SERVICES[args.service][0])
+    module.run(args)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,101 @@
+"""Typed settings, one class per adapter, read from `DATASYNC_*` environment variables.
+
+Every default works on loopback with the embedded stack; services compose the classes they
+need. Nothing else in the code reads the environment.
+"""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class _Base(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DATASYNC_", extra="ignore")
+
+
+class KafkaSettings(_Base):
+    kafka_bootstrap: str = Field(
+        "127.0.0.1:19092", description="Kafka bootstrap servers, comma separated"
+    )
+    kafka_idempotence: bool = Field(
+        True,
+        description="Idempotent producers; must be false on the embedded broker, which lacks them",
+    )
+    kafka_partitions: int = Field(6, description="Partitions of each topic datasync creates")
+    kafka_replication: int = Field(1, description="Replication factor of topics datasync creates")
+
+
+class DatabaseSettings(_Base):
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:15432/datasync", description="PostgreSQL DSN"
+    )
+    database_pool_size: int = Field(5, description="Connections per service process")
+
+
+class ApiSettings(_Base):
+    api_host: str = Field("127.0.0.1", description="Address the status API listens on")
+    api_port: int = Field(8080, description="Status / control API and dashboard port")
+    admin_token: str | None = Field(None, description="Admin bearer token of the control API")
+
+
+class IngestSettings(_Base):
+    ingest_host: str = Field("127.0.0.1", description="Address the webhook ingest listens on")
+    ingest_port: int = Field(8081, description="Webhook ingest port")
+    ingest_public_url: str | None = Field(
+        None,
+        description="Base URL the apps post webhooks to (for HubSpot signature checks behind a "
+        "proxy); defaults to the URL the request arrived at",
+    )
+    webhook_max_age_seconds: int = Field(300, description="Oldest HubSpot webhook accepted")
+
+
+class SandboxSettings(_Base):
+    sandbox_hubspot_port: int = Field(8090, description="HubSpot sandbox port")
+    sandbox_dynamics_port: int = Field(8091, description="Dynamics 365 sandbox port")
+    sandbox_hubspot_token: str = Field(
+        "sandbox-hubspot-token", description="Private-app token the HubSpot sandbox accepts"
+    )
+    sandbox_hubspot_app_secret: str = Field(
+        "sandbox-hubspot-app-secret", description="App secret the HubSpot sandbox signs with"
+    )
+    sandbox_dynamics_token: str = Field(
+        "sandbox-dynamics-token", description="Bearer token the Dynamics sandbox accepts"
+    )
+
+
+class ProcessorSettings(_Base):
+    processor_batch_size: int = Field(500, description="Events taken per processing batch")
+    processor_batch_wait: float = Field(0.05, description="Seconds to wait to fill a batch")
+
+
+class WriterSettings(_Base):
+    writer_batch_wait: float = Field(0.05, description="Seconds to wait to fill a batch")
+
+
+class ReconcilerSettings(_Base):
+    reconcile_interval_seconds: float = Field(
+        60.0, description="How often each sync is polled for changes webhooks missed"
+    )
+
+
+class DevstackSettings(_Base):
+    data_dir: Path = Field(Path(".datasync"), description="Embedded database data and secrets")
+    broker_port: int = Field(19092, description="Embedded broker port")
+    db_port: int = Field(15432, description="Embedded PostgreSQL port")
+    devstack_start_timeout: float = Field(
+        90.0, description="Seconds each child of the embedded stack gets to become ready"
+    )
+    devstack_stop_timeout: float = Field(
+        10.0, description="Seconds each child of the embedded stack gets to exit before SIGKILL"
+    )
+
+
+class StackSettings(
+    KafkaSettings, DatabaseSettings, ApiSettings, IngestSettings, SandboxSettings, DevstackSettings
+):
+    """What `make run` and the end-to-end fixtures need to start the whole stack.
+
+    `kafka_bootstrap` / `database_url` given explicitly (in the environment or as arguments)
+    mean an existing Kafka / PostgreSQL: then no embedded broker / database is started.
+    """

@@ -1,0 +1,124 @@
+"""What stands between a request and the API: rate limits, injected faults, request counters.
+
+HubSpot's usage guidelines: private apps get a rolling ten-second budget (100 requests on the
+free and starter tiers) reported in `X-HubSpot-RateLimit-Max`, `-Remaining` and
+`-Interval-Milliseconds` on its responses; CRM search additionally allows a few requests per
+second per token (five here, as the current guidelines state).
+"""
+
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+TEN_SECONDLY = "TEN_SECONDLY_ROLLING"
+SECONDLY = "SECONDLY"
+WINDOW_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    headers: dict[str, str]
+    policy: str | None = None  # which budget ran out
+
+
+class RateLimiter:
+    """Rolling windows per token; only admitted requests spend budget."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        ten_second_budget: int = 100,
+        search_per_second: int = 5,
+    ) -> None:
+        self.clock = clock
+        self._defaults = (ten_second_budget, search_per_second)
+        self.ten_second_budget = ten_second_budget
+        self.search_per_second = search_per_second
+        self._calls: dict[str, deque[float]] = {}
+        self._searches: dict[str, deque[float]] = {}
+
+    def admit(self, token: str, search: bool) -> Decision:
+        now = self.clock()
+        calls = _window(self._calls, token, now, WINDOW_SECONDS)
+        if len(calls) >= self.ten_second_budget:
+            return Decision(False, self._headers(0), TEN_SECONDLY)
+        if search:
+            searches = _window(self._searches, token, now, 1.0)
+            if len(searches) >= self.search_per_second:
+                return Decision(False, self._headers(self.ten_second_budget - len(calls)), SECONDLY)
+            searches.append(now)
+        calls.append(now)
+        return Decision(True, self._headers(self.ten_second_budget - len(calls)))
+
+    def exhausted(self) -> dict[str, str]:
+        return self._headers(0)
+
+    def reset(self) -> None:
+        """Empty the windows and restore the default budgets."""
+        self._calls.clear()
+        self._searches.clear()
+        self.ten_second_budget, self.search_per_second = self._defaults
+
+    def _headers(self, remaining: int) -> dict[str, str]:
+        return {
+            "X-HubSpot-RateLimit-Max": str(self.ten_second_budget),
+            "X-HubSpot-RateLimit-Remaining": str(max(remaining, 0)),
+            "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(WINDOW_SECONDS * 1000)),
+        }
+
+
+def _window(windows: dict[str, deque[float]], token: str, now: float, span: float) -> deque[float]:
+    calls = windows.setdefault(token, deque())
+    while calls and calls[0] <= now - span:
+        calls.popleft()
+    return calls
+
+
+@dataclass
+class Fault:
+    """The next `remaining` matching requests hang `delay_seconds`, then fail with `status`."""
+
+    status: int | None
+    remaining: int
+    path_prefix: str | None = None
+    delay_seconds: float = 0.0
+
+
+class Faults:
+    def __init__(self) -> None:
+        self._pending: list[Fault] = []
+
+    def add(self, fault: Fault) -> None:
+        self._pending.append(fault)
+
+    def take(self, path: str) -> Fault | None:
+        """Consume one use of the first fault that matches the path."""
+        for fault in self._pending:
+            if fault.path_prefix is None or path.startswith(fault.path_prefix):
+                fault.remaining -= 1
+                if fault.remaining <= 0:
+                    self._pending.remove(fault)
+                return fault
+        return None
+
+    def clear(self) -> None:
+        self._pending.clear()
+
+
+@dataclass
+class Counters:
+    requests: Counter[str] = field(default_factory=Counter)
+    writes: int = 0  # successful create / update / archive requests, single or batch
+    records_written: int = 0  # records those requests created, changed or archived
+
+    def count_write(self, records: int) -> None:
+        if records:
+            self.writes += 1
+            self.records_written += records
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.writes = 0
+        self.records_written = 0

@@ -1,0 +1,233 @@
+"""The status and control API (`/v1`): accounts, connections, sync settings and state, health."""
+
+import logging
+import secrets
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Request, Response
+
+from schemas.api import (
+    ConnectionIn,
+    ConnectionOut,
+    HealthOut,
+    HubSpotAccountIn,
+    HubSpotAccountOut,
+    ObjectHealth,
+    SyncOut,
+)
+from schemas.objects import OBJECT_TYPES
+from schemas.settings import SyncSettings, SyncState
+from services.config import IngestSettings
+from services.connectors.dynamics import ENTITIES, DynamicsConnector
+from services.connectors.errors import ConnectorError
+from services.connectors.hubspot import HubSpotConnector
+from services.status_api.auth import TokenCheck
+from services.store.repository import Connection, HubSpotAccount, Store, Sync
+from services.web import ApiError, install_error_handlers
+
+log = logging.getLogger(__name__)
+
+
+def _sync_out(sync: Sync) -> SyncOut:
+    return SyncOut(
+        connection_id=sync.connection_id,
+        object=sync.object_type,
+        state=sync.state,
+        settings=sync.settings,
+        progress=sync.progress,
+    )
+
+
+def _connection_out(conn: Connection) -> ConnectionOut:
+    return ConnectionOut(
+        id=conn.id,
+        app=conn.app,
+        name=conn.name,
+        base_url=conn.base_url,
+        webhook_registered=conn.app_user_id is not None,
+        created_at=conn.created_at,
+    )
+
+
+def create_app(
+    store: Store, admin_token: str | None, ingest: IngestSettings | None = None
+) -> FastAPI:
+    ingest = ingest or IngestSettings()
+    app = FastAPI(title="datasync status and control API", version="0.1.0")
+    install_error_handlers(app)
+    tokens = TokenCheck(admin_token)
+
+    def viewer(request: Request) -> None:
+        tokens.role_of(request)
+
+    def admin(request: Request) -> None:
+        tokens.require_admin(request)
+
+    Read = Annotated[None, Depends(viewer)]
+    Write = Annotated[None, Depends(admin)]
+
+    async def connection_or_404(cid: str) -> Connection:
+        conn = await store.get_connection(cid)
+        if conn is None:
+            raise ApiError(404, "unknown_connection", f"connection {cid} does not exist")
+        return conn
+
+    def object_or_404(obj: str) -> str:
+        if obj not in OBJECT_TYPES:
+            raise ApiError(
+                404, "unknown_object", f"unknown object {obj!r}; one of {', '.join(OBJECT_TYPES)}"
+            )
+        return obj
+
+    async def sync_or_404(cid: str, obj: str) -> Sync:
+        await connection_or_404(cid)
+        sync = await store.get_sync(cid, object_or_404(obj))
+        if sync is None:
+            raise ApiError(404, "unknown_sync", f"connection {cid} has no {obj} sync")
+        return sync
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.put("/v1/hubspot", response_model=HubSpotAccountOut)
+    async def put_hubspot(body: HubSpotAccountIn, _: Write) -> HubSpotAccountOut:
+        connector = HubSpotConnector(str(body.base_url), body.access_token)
+        try:
+            info = await connector.account_info()
+            token = await connector.token_info()
+        except ConnectorError as exc:
+            raise ApiError(
+                422, "hubspot_unreachable", f"HubSpot refused the account: {exc.resolution.message}"
+            ) from None
+        finally:
+            await connector.aclose()
+        account = HubSpotAccount(
+            base_url=str(body.base_url).rstrip("/"),
+            access_token=body.access_token,
+            app_secret=body.app_secret,
+            portal_id=str(info.get("portalId")) if info.get("portalId") is not None else None,
+            app_id=str(token.get("appId")) if token.get("appId") is not None else None,
+        )
+        await store.put_hubspot(account)
+        return HubSpotAccountOut(
+            base_url=account.base_url, portal_id=account.portal_id, app_id=account.app_id
+        )
+
+    @app.get("/v1/hubspot", response_model=HubSpotAccountOut)
+    async def get_hubspot(_: Read) -> HubSpotAccountOut:
+        account = await store.get_hubspot()
+        if account is None:
+            raise ApiError(404, "no_hubspot_account", "no HubSpot account is set up")
+        return HubSpotAccountOut(
+            base_url=account.base_url, portal_id=account.portal_id, app_id=account.app_id
+        )
+
+    @app.post("/v1/connections", status_code=201, response_model=ConnectionOut)
+    async def create_connection(body: ConnectionIn, _: Write) -> ConnectionOut:
+        cid = secrets.token_hex(6)
+        key = secrets.token_urlsafe(24)
+        base_url = str(body.base_url).rstrip("/")
+        connector = DynamicsConnector(base_url, body.credentials.access_token)
+        public = ingest.ingest_public_url or f"http://127.0.0.1:{ingest.ingest_port}"
+        try:
+            who = await connector.who_am_i()
+            await connector.register_webhook(
+                f"datasync {cid}",
+                f"{public.rstrip('/')}/webhooks/dynamics/{cid}",
+                key,
+                sorted({logical for logical, _ in ENTITIES.values()}),
+            )
+        except ConnectorError as exc:
+            raise ApiError(
+                422, "app_unreachable", f"the app refused the connection: {exc.resolution.message}"
+            ) from None
+        finally:
+            await connector.aclose()
+        conn = Connection(
+            id=cid,
+            app=body.app,
+            name=body.name,
+            base_url=base_url,
+            credentials=body.credentials.model_dump(),
+            webhook_key=key,
+            app_user_id=str(who.get("UserId")),
+            created_at=datetime.now(UTC),
+        )
+        await store.create_connection(conn)
+        return _connection_out(conn)
+
+    @app.get("/v1/connections", response_model=list[ConnectionOut])
+    async def list_connections(_: Read) -> list[ConnectionOut]:
+        return [_connection_out(c) for c in await store.list_connections()]
+
+    @app.get("/v1/connections/{cid}", response_model=ConnectionOut)
+    async def get_connection(cid: str, _: Read) -> ConnectionOut:
+        return _connection_out(await connection_or_404(cid))
+
+    @app.delete("/v1/connections/{cid}", status_code=204)
+    async def delete_connection(cid: str, _: Write) -> Response:
+        await connection_or_404(cid)
+        await store.delete_connection(cid)
+        return Response(status_code=204)
+
+    @app.put("/v1/connections/{cid}/syncs/{obj}", response_model=SyncOut)
+    async def put_sync(cid: str, obj: str, body: SyncSettings, _: Write) -> SyncOut:
+        await connection_or_404(cid)
+        return _sync_out(await store.put_sync(cid, object_or_404(obj), body))
+
+    @app.get("/v1/connections/{cid}/syncs/{obj}", response_model=SyncOut)
+    async def get_sync(cid: str, obj: str, _: Read) -> SyncOut:
+        return _sync_out(await sync_or_404(cid, obj))
+
+    async def set_state(cid: str, obj: str, state: SyncState) -> SyncOut:
+        await sync_or_404(cid, obj)
+        sync = await store.set_sync_state(cid, obj, state)
+        assert sync is not None
+        return _sync_out(sync)
+
+    @app.post("/v1/connections/{cid}/syncs/{obj}/start", response_model=SyncOut)
+    async def start_sync(cid: str, obj: str, _: Write) -> SyncOut:
+        """Save and sync: start the initial sync, which matches the two databases."""
+        return await set_state(cid, obj, SyncState.INITIAL_SYNC)
+
+    @app.post("/v1/connections/{cid}/syncs/{obj}/off", response_model=SyncOut)
+    async def turn_off(cid: str, obj: str, _: Write) -> SyncOut:
+        return await set_state(cid, obj, SyncState.OFF)
+
+    @app.post("/v1/connections/{cid}/syncs/{obj}/on", response_model=SyncOut)
+    async def turn_on(cid: str, obj: str, _: Write) -> SyncOut:
+        sync = await sync_or_404(cid, obj)
+        if sync.state is SyncState.DRAFT:
+            raise ApiError(409, "not_started", "start the sync first (POST .../start)")
+        return await set_state(cid, obj, SyncState.SYNCING)
+
+    @app.delete("/v1/connections/{cid}/syncs/{obj}", status_code=204)
+    async def delete_sync(cid: str, obj: str, _: Write) -> Response:
+        await sync_or_404(cid, obj)
+        await store.delete_sync(cid, obj)
+        return Response(status_code=204)
+
+    @app.get("/v1/connections/{cid}/health", response_model=HealthOut)
+    async def health(cid: str, _: Read) -> HealthOut:
+        await connection_or_404(cid)
+        counts = await store.status_counts(cid)
+        last = await store.last_synced(cid)
+        objects: dict[str, ObjectHealth] = {}
+        for sync in await store.list_syncs():
+            if sync.connection_id != cid:
+                continue
+            c: dict[str, Any] = counts.get(sync.object_type, {})
+            objects[sync.object_type] = ObjectHealth(
+                state=sync.state,
+                in_sync=c.get("in_sync", 0),
+                failing=c.get("failing", 0),
+                excluded=c.get("excluded", 0),
+                pending=c.get("pending", 0),
+                initial_sync=sync.progress,
+                last_change_synced_at=last.get(sync.object_type),
+            )
+        return HealthOut(connection_id=cid, objects=objects)
+
+    return app
