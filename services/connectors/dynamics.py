@@ -73,12 +73,20 @@ def _parse_time(value: Any) -> datetime | None:
 
 class DynamicsConnector:
     def __init__(
-        self, base_url: str, access_token: str, budget: RequestBudget | None = None
+        self,
+        base_url: str,
+        access_token: str,
+        budget: RequestBudget | None = None,
+        max_attempts: int = 6,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         # Dataverse's service protection allows 6,000 requests per 5 minutes per user.
         self.api = ApiClient(
-            self.base_url + API_PATH, access_token, budget or RequestBudget(6000, 300.0), classify
+            self.base_url + API_PATH,
+            access_token,
+            budget or RequestBudget(6000, 300.0),
+            classify,
+            max_attempts=max_attempts,
         )
 
     @staticmethod

@@ -85,9 +85,14 @@ class HubSpotConnector:
         base_url: str,
         access_token: str,
         budget: RequestBudget | None = None,
+        max_attempts: int = 6,
     ) -> None:
         self.api = ApiClient(
-            base_url.rstrip("/"), access_token, budget or RequestBudget(100, 10.0), classify
+            base_url.rstrip("/"),
+            access_token,
+            budget or RequestBudget(100, 10.0),
+            classify,
+            max_attempts=max_attempts,
         )
 
     @staticmethod

@@ -3,9 +3,11 @@
 import logging
 import secrets
 from datetime import UTC, datetime
+from importlib import resources
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Request, Response
+from fastapi.responses import HTMLResponse
 
 from schemas.api import (
     ConnectionIn,
@@ -87,13 +89,20 @@ def create_app(
             raise ApiError(404, "unknown_sync", f"connection {cid} has no {obj} sync")
         return sync
 
+    @app.get("/dashboard", include_in_schema=False)
+    async def dashboard() -> HTMLResponse:
+        """The web dashboard; it reads the API with the token the user enters."""
+        page = resources.files("services.status_api").joinpath("static/dashboard.html")
+        return HTMLResponse(page.read_text())
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     @app.put("/v1/hubspot", response_model=HubSpotAccountOut)
     async def put_hubspot(body: HubSpotAccountIn, _: Write) -> HubSpotAccountOut:
-        connector = HubSpotConnector(str(body.base_url), body.access_token)
+        # An admin waits for the answer: try once, and say what is wrong.
+        connector = HubSpotConnector(str(body.base_url), body.access_token, max_attempts=1)
         try:
             info = await connector.account_info()
             token = await connector.token_info()
@@ -129,7 +138,7 @@ def create_app(
         cid = secrets.token_hex(6)
         key = secrets.token_urlsafe(24)
         base_url = str(body.base_url).rstrip("/")
-        connector = DynamicsConnector(base_url, body.credentials.access_token)
+        connector = DynamicsConnector(base_url, body.credentials.access_token, max_attempts=1)
         public = ingest.ingest_public_url or f"http://127.0.0.1:{ingest.ingest_port}"
         try:
             who = await connector.who_am_i()
