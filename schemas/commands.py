@@ -14,6 +14,7 @@ from schemas.objects import ObjectType
 class WriteOp(StrEnum):
     CREATE = "create"
     UPDATE = "update"
+    UPSERT = "upsert"  # create or update by a unique property (`id_property`)
     DELETE = "delete"
     LINK = "link"  # both records already agree: record the pair as in sync, call no API
 
@@ -39,6 +40,9 @@ class WriteCommand(BaseModel):
         default_factory=dict, description="Target-side property names and values to write"
     )
     synced: dict[str, Any] = Field(default_factory=dict)
+    kind: str | None = Field(
+        None, description="Activities: the kind a create makes (task, call...)"
+    )
     caused_by: str = Field(description="event_id of the change that led to this write")
     issued_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 

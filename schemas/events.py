@@ -24,6 +24,8 @@ class Side(StrEnum):
 class ChangeKind(StrEnum):
     UPSERT = "upsert"  # created or changed; `properties` may be partial (a hint) or full
     DELETE = "delete"
+    MERGE = "merge"  # HubSpot merged `merged_ids` into `record_id`
+    ASSOCIATION = "association"  # the record's associations changed
 
 
 class ChangeEvent(BaseModel):
@@ -51,6 +53,7 @@ class ChangeEvent(BaseModel):
     )
     complete: bool = Field(False, description="True when `properties` is the whole record")
     occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    merged_ids: list[str] = Field(default_factory=list, description="Merge events only")
     counterpart: dict[str, Any] | None = Field(
         None,
         description="Initial sync only: the full record on the other side it was matched with",

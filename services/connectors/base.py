@@ -22,6 +22,17 @@ class WriteRequest:
     op: WriteOp
     record_id: str | None
     properties: dict[str, Any]
+    kind: str | None = None  # activities: which entity a create makes (task, call, ...)
+    id_property: str | None = None  # upserts: the unique property that identifies the record
+
+
+@dataclass(frozen=True)
+class Association:
+    """A record's link to a record of another object; `primary` marks the primary company."""
+
+    from_id: str
+    to_id: str
+    primary: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,18 @@ class Connector(Protocol):
 
     async def write_batch(self, object_type: str, writes: list[WriteRequest]) -> list[WriteResult]:
         """One result per write, in any order; a bad record does not fail its neighbours."""
+        ...
+
+    async def read_associations(
+        self, object_type: str, ids: list[str], to_object_type: str
+    ) -> dict[str, list[Association]]:
+        """The associations of each record to records of `to_object_type`."""
+        ...
+
+    async def write_associations(
+        self, object_type: str, to_object_type: str, associations: list[Association]
+    ) -> list[WriteResult]:
+        """Associate records (one result per association, `ref` = "from_id>to_id")."""
         ...
 
     async def aclose(self) -> None: ...

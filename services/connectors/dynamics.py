@@ -2,14 +2,23 @@
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import httpx
 
 from schemas.commands import WriteOp
-from schemas.objects import DYNAMICS_ENTITY_SETS
-from services.connectors.base import Record, WriteRequest, WriteResult
+from schemas.objects import DYNAMICS_ENTITY_SETS, compound_id, split_id
+from services.connectors.activities import (
+    DYNAMICS_ACTIVITY_FIELDS,
+    entity_fields,
+    from_unified,
+    to_unified,
+)
+from services.connectors.base import Association, Record, WriteRequest, WriteResult
+from services.connectors.dynamics_registration import register_webhook
+from services.connectors.entities import EntityRouting
 from services.connectors.errors import (
     Action,
     Category,
@@ -24,6 +33,7 @@ PAGE_SIZE = 5000  # Dataverse's largest page
 IDS_PER_QUERY = 50  # keeps a `$filter` of GUIDs well inside URL length limits
 WRITE_CONCURRENCY = 8
 MODIFIED = "modifiedon"
+LOOKUP_ANNOTATION = "Microsoft.Dynamics.CRM.lookuplogicalname"
 
 # Entity set → (logical name, primary key attribute).
 ENTITIES: dict[str, tuple[str, str]] = {
@@ -39,8 +49,42 @@ ENTITIES: dict[str, tuple[str, str]] = {
     "annotations": ("annotation", "annotationid"),
 }
 
-# Dataverse's documented error code for a duplicate record (duplicate detection rule).
-_DUPLICATE_CODES = {"0x80040333", "0x80060892"}
+
+@dataclass(frozen=True)
+class Lookup:
+    """How a record of one entity points at a record of another: the lookup attribute read
+    back as `_<attribute>_value`, and the navigation property written with `@odata.bind`."""
+
+    attribute: str
+    navigation: str
+
+
+_REGARDING = ("tasks", "phonecalls", "appointments")
+# (object type, associated object type) → entity set → the lookup that holds the association.
+LOOKUPS: dict[tuple[str, str], dict[str, Lookup]] = {
+    ("contacts", "companies"): {"contacts": Lookup("parentcustomerid", "parentcustomerid_account")},
+    ("deals", "companies"): {"opportunities": Lookup("parentaccountid", "parentaccountid")},
+    ("deals", "contacts"): {"opportunities": Lookup("parentcontactid", "parentcontactid")},
+    ("invoices", "contacts"): {"invoices": Lookup("customerid", "customerid_contact")},
+    ("sales_orders", "contacts"): {"salesorders": Lookup("customerid", "customerid_contact")},
+    **{
+        ("activities", to): {
+            **{
+                e: Lookup("regardingobjectid", f"regardingobjectid_{logical}_{e[:-1]}")
+                for e in _REGARDING
+            },
+            **({"annotations": Lookup("objectid", f"objectid_{logical}")} if to != "deals" else {}),
+        }
+        for to, logical in (
+            ("contacts", "contact"),
+            ("companies", "account"),
+            ("deals", "opportunity"),
+        )
+    },
+}
+
+# Dataverse's documented error codes for a duplicate record.
+_DUPLICATE_CODES = {"0x80040333", "0x80060892", "0x80040237"}
 
 
 def classify(response: httpx.Response) -> ErrorResolution:
@@ -71,7 +115,17 @@ def _parse_time(value: Any) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-class DynamicsConnector:
+def _entity_id(header: str) -> str | None:
+    return header.rsplit("(", 1)[-1].rstrip(")") if "(" in header else None
+
+
+class DynamicsConnector(EntityRouting):
+    """One Dataverse organisation. Activities span four entity sets; their record ids are
+    compound ("phonecalls/<guid>") and their fields are presented under unified names."""
+
+    entities_of = DYNAMICS_ENTITY_SETS
+    kind_index = 1
+
     def __init__(
         self,
         base_url: str,
@@ -89,152 +143,204 @@ class DynamicsConnector:
             max_attempts=max_attempts,
         )
 
-    @staticmethod
-    def entity_set(object_type: str) -> str:
-        return DYNAMICS_ENTITY_SETS[object_type][0]
-
-    def _record(self, entity_set: str, item: dict[str, Any]) -> Record:
+    def _record(self, object_type: str, entity_set: str, item: dict[str, Any]) -> Record:
         key = ENTITIES[entity_set][1]
-        props = {k: v for k, v in item.items() if not k.startswith("@")}
+        props = {k: v for k, v in item.items() if not k.startswith("@") and "@" not in k}
+        tag = self.entity_tag(object_type, entity_set)
+        if tag is not None:
+            props = to_unified(DYNAMICS_ACTIVITY_FIELDS, entity_set, props)
+        plain = str(item[key])
         return Record(
-            id=str(item[key]), properties=props, modified_at=_parse_time(item.get(MODIFIED))
+            id=compound_id(tag, plain) if tag else plain,
+            properties=props,
+            modified_at=_parse_time(item.get(MODIFIED)),
         )
 
-    def _select(self, entity_set: str, fields: list[str]) -> str:
+    def _select(self, object_type: str, entity_set: str, fields: list[str]) -> str:
+        if self.entity_tag(object_type, entity_set) is not None:
+            plain = [f for f in fields if f not in DYNAMICS_ACTIVITY_FIELDS]
+            fields = [*plain, *entity_fields(DYNAMICS_ACTIVITY_FIELDS, entity_set, fields)]
         return ",".join(sorted({*fields, ENTITIES[entity_set][1], MODIFIED}))
 
     async def who_am_i(self) -> dict[str, Any]:
         response = await self.api.request("GET", "WhoAmI")
         return dict(response.json())
 
-    async def _query(self, entity_set: str, params: dict[str, str]) -> AsyncIterator[list[Record]]:
-        headers = {"Prefer": f"odata.maxpagesize={PAGE_SIZE}"}
+    async def register_webhook(self, name: str, url: str, key: str, entities: list[str]) -> str:
+        return await register_webhook(self.api, name, url, key, entities)
+
+    async def _query(
+        self,
+        entity_set: str,
+        params: dict[str, str],
+        annotations: bool = False,
+    ) -> AsyncIterator[list[dict[str, Any]]]:
+        prefer = f"odata.maxpagesize={PAGE_SIZE}"
+        if annotations:
+            prefer += f',odata.include-annotations="{LOOKUP_ANNOTATION}"'
+        headers = {"Prefer": prefer}
         response = await self.api.request("GET", entity_set, params=params, headers=headers)
         while True:
             data = response.json()
-            yield [self._record(entity_set, item) for item in data.get("value", [])]
+            yield list(data.get("value", []))
             next_link = data.get("@odata.nextLink")
             if not next_link:
                 return
             response = await self.api.request("GET", next_link, headers=headers)
 
+    async def _records(
+        self, object_type: str, entity_set: str, params: dict[str, str]
+    ) -> AsyncIterator[list[Record]]:
+        async for items in self._query(entity_set, params):
+            yield [self._record(object_type, entity_set, item) for item in items]
+
     async def read_batch(
         self, object_type: str, ids: list[str], fields: list[str]
     ) -> dict[str, Record]:
-        entity_set = self.entity_set(object_type)
-        key = ENTITIES[entity_set][1]
         found: dict[str, Record] = {}
-        for start in range(0, len(ids), IDS_PER_QUERY):
-            chunk = ids[start : start + IDS_PER_QUERY]
-            params = {
-                "$select": self._select(entity_set, fields),
-                "$filter": " or ".join(f"{key} eq {i}" for i in chunk),
-            }
-            async for page in self._query(entity_set, params):
-                found.update((r.id, r) for r in page)
+        for entity_set, plain_ids in self.group(object_type, ids).items():
+            key = ENTITIES[entity_set][1]
+            for start in range(0, len(plain_ids), IDS_PER_QUERY):
+                chunk = plain_ids[start : start + IDS_PER_QUERY]
+                params = {
+                    "$select": self._select(object_type, entity_set, fields),
+                    "$filter": " or ".join(f"{key} eq {i}" for i in chunk),
+                }
+                async for page in self._records(object_type, entity_set, params):
+                    found.update((r.id, r) for r in page)
         return found
 
     async def find_by_match_key(
         self, object_type: str, field: str, keys: list[str], fields: list[str]
     ) -> list[Record]:
-        entity_set = self.entity_set(object_type)
         found: list[Record] = []
-        for start in range(0, len(keys), IDS_PER_QUERY):
-            chunk = keys[start : start + IDS_PER_QUERY]
-            params = {
-                "$select": self._select(entity_set, [*fields, field]),
-                "$filter": " or ".join(f"{field} eq {_quote(k)}" for k in chunk),
-            }
-            async for page in self._query(entity_set, params):
-                found.extend(page)
+        for entity_set in self.entities(object_type):
+            for start in range(0, len(keys), IDS_PER_QUERY):
+                chunk = keys[start : start + IDS_PER_QUERY]
+                params = {
+                    "$select": self._select(object_type, entity_set, [*fields, field]),
+                    "$filter": " or ".join(f"{field} eq {_quote(k)}" for k in chunk),
+                }
+                async for page in self._records(object_type, entity_set, params):
+                    found.extend(page)
         return found
 
     async def list_records(
         self, object_type: str, fields: list[str], since: datetime | None = None
     ) -> AsyncIterator[list[Record]]:
-        entity_set = self.entity_set(object_type)
-        params = {"$select": self._select(entity_set, fields), "$orderby": f"{MODIFIED} asc"}
-        if since is not None:
-            params["$filter"] = f"{MODIFIED} ge {_iso(since)}"
-        async for page in self._query(entity_set, params):
-            yield page
+        for entity_set in self.entities(object_type):
+            params = {
+                "$select": self._select(object_type, entity_set, fields),
+                "$orderby": f"{MODIFIED} asc",
+            }
+            if since is not None:
+                params["$filter"] = f"{MODIFIED} ge {_iso(since)}"
+            async for page in self._records(object_type, entity_set, params):
+                yield page
 
     async def write_batch(self, object_type: str, writes: list[WriteRequest]) -> list[WriteResult]:
-        entity_set = self.entity_set(object_type)
         gate = asyncio.Semaphore(WRITE_CONCURRENCY)
 
         async def one(write: WriteRequest) -> WriteResult:
             async with gate:
                 try:
-                    return await self._write(entity_set, write)
+                    return await self._write(object_type, write)
                 except ConnectorError as exc:
                     return WriteResult(write.ref, write.record_id, exc.resolution)
 
         return list(await asyncio.gather(*(one(w) for w in writes)))
 
-    async def _write(self, entity_set: str, write: WriteRequest) -> WriteResult:
+    async def _write(self, object_type: str, write: WriteRequest) -> WriteResult:
+        if write.record_id is not None:
+            entity_set, plain = self.locate(object_type, write.record_id)
+        else:
+            entity_set, plain = self.entity_for_create(object_type, write.kind), ""
+        tag = self.entity_tag(object_type, entity_set)
+        body = (
+            from_unified(DYNAMICS_ACTIVITY_FIELDS, entity_set, write.properties)
+            if tag
+            else write.properties
+        )
         if write.op is WriteOp.CREATE:
-            response = await self.api.request("POST", entity_set, json=write.properties)
-            location = response.headers.get("OData-EntityId", "")
-            record_id = location.rsplit("(", 1)[-1].rstrip(")") if "(" in location else None
-            return WriteResult(write.ref, record_id)
+            response = await self.api.request("POST", entity_set, json=body)
+            created = _entity_id(response.headers.get("OData-EntityId", ""))
+            return WriteResult(write.ref, compound_id(tag, created) if tag and created else created)
         if write.op is WriteOp.UPDATE:
             # If-Match: * turns PATCH into update-only, so a deleted record is not re-created.
             await self.api.request(
-                "PATCH",
-                f"{entity_set}({write.record_id})",
-                json=write.properties,
-                headers={"If-Match": "*"},
+                "PATCH", f"{entity_set}({plain})", json=body, headers={"If-Match": "*"}
             )
             return WriteResult(write.ref, write.record_id)
+        if write.op is WriteOp.UPSERT and write.id_property:
+            # PATCH through an alternate key creates the record when none has that key.
+            address = f"{entity_set}({write.id_property}={_quote(str(body[write.id_property]))})"
+            response = await self.api.request("PATCH", address, json=body)
+            found = _entity_id(response.headers.get("OData-EntityId", ""))
+            return WriteResult(write.ref, compound_id(tag, found) if tag and found else found)
         if write.op is WriteOp.DELETE:
-            await self.api.request("DELETE", f"{entity_set}({write.record_id})")
+            await self.api.request("DELETE", f"{entity_set}({plain})")
             return WriteResult(write.ref, write.record_id)
         raise ValueError(f"unsupported write {write.op}")
 
-    async def register_webhook(self, name: str, url: str, key: str, entities: list[str]) -> str:
-        """Register datasync's webhook for create, update and delete of the given entities
-        (logical names), the way Dataverse registers one: a service endpoint and one
-        processing step per message and entity. Returns the service endpoint id."""
-        response = await self.api.request(
-            "POST",
-            "serviceendpoints",
-            json={"name": name, "url": url, "contract": 8, "authtype": 4, "authvalue": key},
-        )
-        endpoint_id = response.headers["OData-EntityId"].rsplit("(", 1)[-1].rstrip(")")
-        for message in ("Create", "Update", "Delete"):
-            found = await self.api.request(
-                "GET", "sdkmessages", params={"$filter": f"name eq '{message}'"}
-            )
-            message_id = found.json()["value"][0]["sdkmessageid"]
-            for entity in entities:
-                filters = await self.api.request(
-                    "GET",
-                    "sdkmessagefilters",
-                    params={
-                        "$filter": f"primaryobjecttypecode eq '{entity}' and "
-                        f"_sdkmessageid_value eq {message_id}"
-                    },
-                )
-                found_filters = filters.json()["value"]
-                if not found_filters:
-                    continue  # this organisation has no such entity
-                filter_id = found_filters[0]["sdkmessagefilterid"]
+    async def read_associations(
+        self, object_type: str, ids: list[str], to_object_type: str
+    ) -> dict[str, list[Association]]:
+        """Dataverse lookups hold one record each, so every association read is primary."""
+        lookups = LOOKUPS.get((object_type, to_object_type), {})
+        to_logical = {ENTITIES[e][0] for e in self.entities(to_object_type)}
+        found: dict[str, list[Association]] = {}
+        for entity_set, plain_ids in self.group(object_type, ids).items():
+            lookup = lookups.get(entity_set)
+            if lookup is None:
+                continue
+            key, value = ENTITIES[entity_set][1], f"_{lookup.attribute}_value"
+            tag = self.entity_tag(object_type, entity_set)
+            for start in range(0, len(plain_ids), IDS_PER_QUERY):
+                params = {
+                    "$select": f"{key},{lookup.attribute}",
+                    "$filter": " or ".join(
+                        f"{key} eq {i}" for i in plain_ids[start : start + IDS_PER_QUERY]
+                    ),
+                }
+                async for items in self._query(entity_set, params, annotations=True):
+                    for item in items:
+                        target = item.get(value)
+                        target_type = item.get(f"{value}@{LOOKUP_ANNOTATION}")
+                        if target is None or (target_type and target_type not in to_logical):
+                            continue
+                        from_id = compound_id(tag, item[key]) if tag else str(item[key])
+                        found.setdefault(from_id, []).append(
+                            Association(from_id, str(target), primary=True)
+                        )
+        return found
+
+    async def write_associations(
+        self, object_type: str, to_object_type: str, associations: list[Association]
+    ) -> list[WriteResult]:
+        lookups = LOOKUPS.get((object_type, to_object_type), {})
+        results = []
+        for a in associations:
+            entity_set, plain = self.locate(object_type, a.from_id)
+            to_set, to_plain = self.locate(to_object_type, a.to_id)
+            ref = f"{a.from_id}>{a.to_id}"
+            lookup = lookups.get(entity_set)
+            if lookup is None:
+                message = f"{entity_set} records have no lookup to {to_object_type}"
+                error = ErrorResolution(Action.FAIL, Category.ASSOCIATION, message)
+                results.append(WriteResult(ref, None, error))
+                continue
+            try:
                 await self.api.request(
-                    "POST",
-                    "sdkmessageprocessingsteps",
-                    json={
-                        "name": f"{name}: {message} of {entity}",
-                        "mode": 1,
-                        "stage": 40,
-                        "rank": 1,
-                        "supporteddeployment": 0,
-                        "eventhandler_serviceendpoint@odata.bind": f"/serviceendpoints({endpoint_id})",
-                        "sdkmessageid@odata.bind": f"/sdkmessages({message_id})",
-                        "sdkmessagefilterid@odata.bind": f"/sdkmessagefilters({filter_id})",
-                    },
+                    "PATCH",
+                    f"{entity_set}({plain})",
+                    json={f"{lookup.navigation}@odata.bind": f"/{to_set}({split_id(to_plain)[1]})"},
+                    headers={"If-Match": "*"},
                 )
-        return endpoint_id
+            except ConnectorError as exc:
+                results.append(WriteResult(ref, None, exc.resolution))
+            else:
+                results.append(WriteResult(ref))
+        return results
 
     async def aclose(self) -> None:
         await self.api.aclose()

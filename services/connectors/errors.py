@@ -50,6 +50,10 @@ class ErrorResolution:
         return FIX_STEPS[self.category]
 
 
+class PayloadError(ValueError):
+    """A webhook body is not what the app sends."""
+
+
 class ConnectorError(Exception):
     """A call failed in a way the caller cannot retry away."""
 

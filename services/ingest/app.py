@@ -14,8 +14,10 @@ from fastapi.responses import JSONResponse
 
 from schemas.events import ChangeEvent
 from services.config import IngestSettings
+from services.connectors.dynamics_webhooks import parse_dynamics
+from services.connectors.errors import PayloadError
 from services.connectors.hubspot_signature import sign_v3
-from services.ingest.parsing import PayloadError, parse_dynamics, parse_hubspot
+from services.connectors.hubspot_webhooks import parse_hubspot
 from services.store.repository import Connection, HubSpotAccount, Store
 from services.web import ApiError, install_error_handlers
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from schemas.commands import WriteCommand
 from schemas.events import ChangeEvent, ChangeKind, Side
+from schemas.objects import kind_of
 from schemas.settings import SyncState
 from services.connectors.base import Connector, Record
 from services.connectors.registry import Connectors
@@ -252,6 +253,7 @@ class Engine:
                     target_id=write.target_id,
                     properties=to_side(write.values, mappings, write.target),
                     synced=write.synced,
+                    kind=kind_of(source_id),
                     caused_by=item.event.event_id,
                 )
             )

@@ -87,7 +87,9 @@ class Writer:
                 op = WriteOp.UPDATE
             if op is WriteOp.LINK:
                 continue
-            requests.append(WriteRequest(command.command_id, op, target_id, command.properties))
+            requests.append(
+                WriteRequest(command.command_id, op, target_id, command.properties, command.kind)
+            )
         results = {}
         if requests:
             connector = (

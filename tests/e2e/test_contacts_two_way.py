@@ -2,8 +2,8 @@
 against the real broker, PostgreSQL and both sandboxes, driven only through public APIs."""
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -11,24 +11,11 @@ import pytest_asyncio
 
 from services.devstack.demo import PEOPLE, bootstrap, wait_in_sync
 from services.devstack.stack import Stack
+from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
 
-T = TypeVar("T")
 USER = {"X-Sandbox-Actor": "user"}  # the sandboxes' hook for "a person edited this in the UI"
-
-
-async def eventually(probe: Callable[[], Awaitable[T | None]], within: float = 30.0) -> T:
-    """The first truthy result of `probe`, polled until `within` seconds have passed."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        result = await probe()
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {within}s")
-        await asyncio.sleep(0.2)
 
 
 @pytest_asyncio.fixture(scope="module")
