@@ -62,6 +62,10 @@ class SandboxSettings(_Base):
     sandbox_dynamics_token: str = Field(
         "sandbox-dynamics-token", description="Bearer token the Dynamics sandbox accepts"
     )
+    sandbox_hubspot_developer_key: str = Field(
+        "sandbox-hubspot-developer-key",
+        description="Developer API key (`hapikey`) the HubSpot sandbox's webhooks API accepts",
+    )
 
 
 class ProcessorSettings(_Base):

@@ -297,7 +297,7 @@ class DynamicsConnector(EntityRouting):
             tag = self.entity_tag(object_type, entity_set)
             for start in range(0, len(plain_ids), IDS_PER_QUERY):
                 params = {
-                    "$select": f"{key},{lookup.attribute}",
+                    "$select": f"{key},{value}",
                     "$filter": " or ".join(
                         f"{key} eq {i}" for i in plain_ids[start : start + IDS_PER_QUERY]
                     ),

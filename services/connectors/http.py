@@ -23,18 +23,28 @@ log = logging.getLogger(__name__)
 
 class RequestBudget:
     """A rolling-window request budget per account: callers wait for a slot instead of
-    spending the app's limit and collecting 429s."""
+    spending the app's limit and collecting 429s.
 
-    def __init__(self, max_requests: int, window_seconds: float) -> None:
+    Other processes spend the same account's limit, so the budget also follows what the app
+    reports as remaining: when that falls to `reserve`, it pauses for a tenth of the window (a
+    rolling window frees slots as it moves) and looks again at the next answer.
+    """
+
+    def __init__(self, max_requests: int, window_seconds: float, reserve: int = 2) -> None:
         self.max_requests = max_requests
         self.window = window_seconds
+        self.reserve = reserve
         self._sent: deque[float] = deque()
+        self._paused_until = 0.0
         self._lock = asyncio.Lock()
 
     async def acquire(self) -> None:
         async with self._lock:
             while True:
                 now = time.monotonic()
+                if now < self._paused_until:
+                    await asyncio.sleep(self._paused_until - now)
+                    continue
                 while self._sent and now - self._sent[0] >= self.window:
                     self._sent.popleft()
                 if len(self._sent) < self.max_requests:
@@ -42,12 +52,24 @@ class RequestBudget:
                     return
                 await asyncio.sleep(self.window - (now - self._sent[0]) + 0.001)
 
+    def observe(self, remaining: int | None, reset_seconds: float | None = None) -> None:
+        """What the app said is left of its limit (rate-limit headers), if it says."""
+        if remaining is not None and remaining <= self.reserve:
+            pause = (reset_seconds if reset_seconds is not None else self.window) / 10
+            self._paused_until = max(self._paused_until, time.monotonic() + pause)
+
     def used(self) -> int:
         now = time.monotonic()
         return sum(1 for t in self._sent if now - t < self.window)
 
 
 Classifier = Callable[[httpx.Response], ErrorResolution]
+# Reads an app's rate-limit headers: (requests remaining, seconds until the window frees some).
+LimitReader = Callable[[httpx.Response], tuple[int | None, float | None]]
+
+
+def no_limits(_: httpx.Response) -> tuple[int | None, float | None]:
+    return None, None
 
 
 def default_classifier(response: httpx.Response) -> ErrorResolution:
@@ -70,6 +92,7 @@ class ApiClient:
         classify: Classifier = default_classifier,
         max_attempts: int = 6,
         timeout: float = 30.0,
+        limits: LimitReader = no_limits,
     ) -> None:
         self.http = httpx.AsyncClient(
             base_url=base_url,
@@ -78,6 +101,7 @@ class ApiClient:
         )
         self.budget = budget
         self.classify = classify
+        self.limits = limits
         self.max_attempts = max_attempts
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -92,6 +116,7 @@ class ApiClient:
                     Action.RETRY, Category.UNAVAILABLE, f"{type(exc).__name__}: {exc}", backoff
                 )
             else:
+                self.budget.observe(*self.limits(response))
                 if response.is_success:
                     return response
                 resolution = self.classify(response)

@@ -61,6 +61,16 @@ def classify(response: httpx.Response) -> ErrorResolution:
     return classify_status(response.status_code, message)
 
 
+def read_limits(response: httpx.Response) -> tuple[int | None, float | None]:
+    """HubSpot's `X-HubSpot-RateLimit-Remaining` of the rolling window and its interval."""
+    remaining = response.headers.get("X-HubSpot-RateLimit-Remaining")
+    interval = response.headers.get("X-HubSpot-RateLimit-Interval-Milliseconds")
+    return (
+        int(remaining) if remaining and remaining.isdigit() else None,
+        int(interval) / 1000 if interval and interval.isdigit() else None,
+    )
+
+
 def _to_millis(moment: datetime) -> str:
     return str(int(moment.timestamp() * 1000))
 
@@ -115,6 +125,7 @@ class HubSpotConnector(EntityRouting):
             budget or RequestBudget(100, 10.0),
             classify,
             max_attempts=max_attempts,
+            limits=read_limits,
         )
 
     def _own_fields(self, object_type: str, entity: str, fields: list[str]) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 from schemas.commands import WriteCommand
 from schemas.events import ChangeEvent, ChangeKind, Side
 from schemas.objects import kind_of
-from schemas.settings import SyncState
+from schemas.settings import FieldMapping, SyncState
 from services.connectors.base import Connector, Record
 from services.connectors.registry import Connectors
 from services.domain.decide import Decision, LinkState, decide
@@ -38,6 +38,7 @@ class _Item:
 
     event: ChangeEvent
     sync: Sync
+    mappings: list[FieldMapping]  # the sync's enabled mappings, worked out once per batch
     properties: dict[str, Any]
     link: LinkState | None = None
     counterpart: dict[str, Any] | None = None
@@ -76,6 +77,7 @@ class Engine:
         self, object_type: str, events: list[ChangeEvent], result: BatchResult
     ) -> None:
         syncs = {s.connection_id: s for s in await self.store.list_syncs(object_type, ACTIVE)}
+        mappings = {cid: effective_mappings(object_type, s.settings) for cid, s in syncs.items()}
         items: list[_Item] = []
         for event in events:
             if event.kind is ChangeKind.DELETE:
@@ -85,7 +87,14 @@ class Engine:
             targets = [event.connection_id] if event.connection_id is not None else list(syncs)
             for connection_id in targets:
                 if connection_id in syncs:
-                    items.append(_Item(event, syncs[connection_id], event.properties or {}))
+                    items.append(
+                        _Item(
+                            event,
+                            syncs[connection_id],
+                            mappings[connection_id],
+                            event.properties or {},
+                        )
+                    )
         if not items:
             return
         await self._load_records(object_type, items, result)
@@ -116,13 +125,7 @@ class Engine:
                 wanted[(item.event.side, account)].append(item)
         for (side, account), group in wanted.items():
             # A HubSpot record may feed several connections, each mapping its own fields.
-            fields = sorted(
-                {
-                    f
-                    for item in group
-                    for f in side_fields(effective_mappings(object_type, item.sync.settings), side)
-                }
-            )
+            fields = sorted({f for item in group for f in side_fields(item.mappings, side)})
             connector = await self._connector(side, account or group[0].sync.connection_id)
             records = await connector.read_batch(
                 object_type, sorted({i.event.record_id for i in group}), fields
@@ -164,7 +167,7 @@ class Engine:
             ):
                 by_key[(item.sync.connection_id, event.side.other)].append(item)
         for (connection_id, other), group in by_id.items():
-            mappings = effective_mappings(object_type, group[0].sync.settings)
+            mappings = group[0].mappings
             connector = await self._connector(other, connection_id)
             ids = [i.link.record_id(other) for i in group if i.link is not None]
             records = await connector.read_batch(
@@ -187,7 +190,7 @@ class Engine:
         }
         if not keyed:
             return
-        mappings = effective_mappings(object_type, group[0].sync.settings)
+        mappings = group[0].mappings
         field_name = MATCH_FIELDS[object_type][other]
         connector = await self._connector(other, connection_id)
         found = await connector.find_by_match_key(
@@ -217,7 +220,7 @@ class Engine:
 
     def _decide(self, object_type: str, item: _Item) -> Decision:
         settings = item.sync.settings
-        mappings = effective_mappings(object_type, settings)
+        mappings = item.mappings
         side = item.event.side
         values = canonical(item.properties, mappings, side)
         counterpart = (
@@ -233,7 +236,7 @@ class Engine:
 
     @staticmethod
     def _commands(object_type: str, item: _Item, decision: Decision) -> list[WriteCommand]:
-        mappings = effective_mappings(object_type, item.sync.settings)
+        mappings = item.mappings
         side = item.event.side
         link = item.link
         commands = []

@@ -38,7 +38,14 @@ async def hubspot(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 @pytest_asyncio.fixture
 async def people(hubspot: httpx.AsyncClient) -> dict[str, str]:
-    """email -> id of the four people above."""
+    """email -> id of the four people above ("score" is a custom number property)."""
+    score = {"name": "score", "label": "Score", "type": "number", "fieldType": "number"}
+    created = await hubspot.post(
+        "/crm/v3/properties/contacts",
+        json={**score, "groupName": "contactinformation"},
+        headers=AUTH,
+    )
+    assert created.status_code == 201, created.text
     response = await hubspot.post("/_sandbox/seed", json={"contacts": PEOPLE})
     return dict(zip((p["email"] for p in PEOPLE), response.json()["contacts"], strict=True))
 

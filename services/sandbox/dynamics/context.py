@@ -4,12 +4,12 @@ Shape as in Microsoft's example for an asynchronous post-operation Update step: 
 `[{"key": "Target", "value": Entity}]` where an Entity is `{"__type": "Entity:...",
 "Attributes": [{"key", "value"}], "Id", "LogicalName", ...}`; for Delete the Target is an
 `EntityReference`. Values are typed the WCF way: date-times `/Date(ms)/`, choices
-`OptionSetValue`, lookups `EntityReference`. Asynchronous steps carry the
+`OptionSetValue`, money `Money`, lookups `EntityReference`. Asynchronous steps carry the
 `AsynchronousStepPrimaryName` post-image; registered step images add Pre/PostEntityImages.
 """
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -28,6 +28,7 @@ _CONTRACTS = "http://schemas.microsoft.com/xrm/2011/Contracts"
 ENTITY_TYPE = f"Entity:{_CONTRACTS}"
 REFERENCE_TYPE = f"EntityReference:{_CONTRACTS}"
 OPTION_SET_TYPE = f"OptionSetValue:{_CONTRACTS}"
+MONEY_TYPE = f"Money:{_CONTRACTS}"
 
 
 def wcf_date(value: datetime, offset: bool = False) -> str:
@@ -56,6 +57,10 @@ def _value(entity: EntityDef, name: str, row: Row) -> Any:
         return value
     if attr.type is AttrType.DATETIME:
         return wcf_date(value)
+    if attr.type is AttrType.DATE and isinstance(value, date):
+        return wcf_date(datetime(value.year, value.month, value.day, tzinfo=UTC))
+    if attr.type is AttrType.MONEY:
+        return {"__type": MONEY_TYPE, "Value": float(value)}
     if attr.type is AttrType.PICKLIST:
         return {"__type": OPTION_SET_TYPE, "Value": value}
     if attr.type is AttrType.LOOKUP:

@@ -9,9 +9,11 @@ from fastapi import APIRouter, Body, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field, model_validator
 
+from services.sandbox.dynamics.catalog import CATALOG
 from services.sandbox.dynamics.errors import ODataError
+from services.sandbox.dynamics.generate import load
 from services.sandbox.dynamics.state import ORG_NAME, Fault, Limits, Sandbox
-from services.sandbox.dynamics.store import CATALOG, Org
+from services.sandbox.dynamics.store import Org
 
 router = APIRouter(prefix="/_sandbox", tags=["sandbox control"])
 
@@ -101,6 +103,38 @@ async def seed(
         return {key: org.seed(CATALOG[key], records, user) for key, records in body.items()}
     except ODataError as error:
         return error.response()
+
+
+class GenerateBody(BaseModel):
+    counts: dict[str, int] = Field(
+        description="Entities per datasync object type (contacts, companies, deals, products, "
+        "invoices, sales_orders, activities); the app side holds about three quarters of each"
+    )
+    seed: int = Field(0, description="The same seed gives the same world on both sandboxes")
+
+
+@router.post("/orgs/{name}/generate", response_model=None)
+async def generate(
+    name: str,
+    body: GenerateBody,
+    request: Request,
+    actor: Annotated[Literal["user", "app"], Query()] = "user",
+) -> dict[str, object] | Response:
+    """Loads the app side of the shared seed dataset (`services.sandbox.seeding`): 200
+    `{"created": {object type: n}}`, plus `"ids"` (seed key -> record id) for at most 1,000
+    records. No webhook fires and no request is counted; all or nothing."""
+    org = _org(request, name)
+    user = org.identity.human_user_id if actor == "user" else org.identity.application_user_id
+    try:
+        loaded = load(org, body.counts, body.seed, user)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    except ODataError as error:
+        return error.response()
+    result: dict[str, object] = {"created": loaded.created}
+    if loaded.ids:
+        result["ids"] = loaded.ids
+    return result
 
 
 @router.put("/limits", status_code=204)

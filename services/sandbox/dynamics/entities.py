@@ -1,66 +1,35 @@
-"""The CRM tables the sandbox serves, as data (Dataverse table reference: contact, ...).
+"""The CRM tables the sandbox serves, as data (Dataverse table reference: contact, account, ...).
 
-Only `contact` is here today; accounts, opportunities, products, invoices, salesorders, tasks,
-phonecalls, appointments and annotations are each one more `EntityDef` in `BUSINESS_ENTITIES`.
+Each table is one `EntityDef`; `BUSINESS_ENTITIES` lists them all. Contacts and accounts are
+here, the Sales tables in `entities_sales.py`, activities and notes in `entities_activities.py`.
+Only columns a sync plausibly touches are emulated; their names, types, lengths, ranges and
+option values are the table reference's.
+
+Alternate keys: Dataverse tables have none until a maker defines them. The sandbox defines
+the ones an integration would: contacts by `emailaddress1`, accounts by `accountnumber` (a
+company's name is not unique, so it is no key), products by `productnumber` (the SKU),
+invoices by `invoicenumber`, sales orders by `ordernumber`. A key keeps API writes unique;
+seeded rows that repeat a key value leave it Failed, as an index build over such data does
+in Dataverse (see `table.py`), and it cannot address records until the repeat is gone.
 """
 
+from services.sandbox.dynamics.columns import (
+    ACTIVE_INACTIVE,
+    customer,
+    lookup,
+    memo,
+    money,
+    owned_columns,
+    text,
+)
+from services.sandbox.dynamics.entities_activities import ACTIVITY_ENTITIES
+from services.sandbox.dynamics.entities_sales import SALES_ENTITIES
 from services.sandbox.dynamics.schema import Attr, AttrType, EntityDef, Row
-
-# Logical names of entity sets that lookups may point to, including ones not emulated yet,
-# so a bind such as `parentcustomerid_account@odata.bind` is typed before accounts exist.
-LOGICAL_NAMES: dict[str, str] = {
-    "accounts": "account",
-    "contacts": "contact",
-    "opportunities": "opportunity",
-    "products": "product",
-    "invoices": "invoice",
-    "salesorders": "salesorder",
-    "tasks": "task",
-    "phonecalls": "phonecall",
-    "appointments": "appointment",
-    "annotations": "annotation",
-    "systemusers": "systemuser",
-}
-
-STATE_ACTIVE_INACTIVE = {0: "Active", 1: "Inactive"}
-
-
-def read_only(name: str, type_: AttrType) -> Attr:
-    return Attr(name, type_, create=False, update=False)
-
-
-def audit_columns() -> tuple[Attr, ...]:
-    """Columns every table has: when and by whom it was created and modified, row version."""
-    return (
-        read_only("createdon", AttrType.DATETIME),
-        read_only("modifiedon", AttrType.DATETIME),
-        read_only("_createdby_value", AttrType.LOOKUP),
-        read_only("_modifiedby_value", AttrType.LOOKUP),
-        read_only("versionnumber", AttrType.BIGINT),
-    )
-
-
-def system_columns(statuses: dict[int, str]) -> tuple[Attr, ...]:
-    """Columns every user-owned table has: audit columns, owner, state and status."""
-    return (
-        *audit_columns(),
-        read_only("_ownerid_value", AttrType.LOOKUP),
-        Attr("statecode", AttrType.PICKLIST, options=STATE_ACTIVE_INACTIVE),
-        Attr("statuscode", AttrType.PICKLIST, options=statuses),
-    )
-
-
-def status_follows_state(row: Row, defaults: dict[int, int], allowed: dict[int, set[int]]) -> None:
-    """Dataverse sets the default status of a state when the status given does not belong to it."""
-    state = row.get("statecode")
-    if state in defaults and row.get("statuscode") not in allowed[state]:
-        row["statuscode"] = defaults[state]
 
 
 def _compute_contact(row: Row) -> None:
     names = (row.get("firstname"), row.get("lastname"))
     row["fullname"] = " ".join(n for n in names if n) or None
-    status_follows_state(row, {0: 1, 1: 2}, {0: {1}, 1: {2}})
 
 
 CONTACT = EntityDef(
@@ -70,30 +39,104 @@ CONTACT = EntityDef(
     primary_name="fullname",
     attributes=(
         Attr("contactid", AttrType.GUID, update=False),
-        Attr("firstname", AttrType.STRING, max_length=50),
-        Attr("lastname", AttrType.STRING, max_length=50),
+        text("firstname", 50),
+        text("lastname", 50),
         Attr("fullname", AttrType.STRING, max_length=160, create=False, update=False),
-        Attr("emailaddress1", AttrType.STRING, max_length=100),
-        Attr("telephone1", AttrType.STRING, max_length=50),
-        Attr("mobilephone", AttrType.STRING, max_length=50),
-        Attr("jobtitle", AttrType.STRING, max_length=100),
-        Attr("address1_line1", AttrType.STRING, max_length=250),
-        Attr("address1_city", AttrType.STRING, max_length=80),
-        Attr("address1_stateorprovince", AttrType.STRING, max_length=50),
-        Attr("address1_postalcode", AttrType.STRING, max_length=20),
-        Attr("address1_country", AttrType.STRING, max_length=80),
-        Attr(
-            "_parentcustomerid_value",
-            AttrType.LOOKUP,
-            navigation={
-                "parentcustomerid_account": "accounts",
-                "parentcustomerid_contact": "contacts",
-            },
-        ),
-        *system_columns({1: "Active", 2: "Inactive"}),
+        text("emailaddress1", 100),
+        text("telephone1", 50),
+        text("mobilephone", 50),
+        text("jobtitle", 100),
+        text("address1_line1", 250),
+        text("address1_city", 80),
+        text("address1_stateorprovince", 50),
+        text("address1_postalcode", 20),
+        text("address1_country", 80),
+        Attr("birthdate", AttrType.DATE),
+        memo("description"),
+        Attr("donotemail", AttrType.BOOL, options={1: "Do Not Allow", 0: "Allow"}),
+        customer("parentcustomerid", on_delete="cascade"),  # contact_customer_accounts: Cascade
+        *owned_columns(),
+        *ACTIVE_INACTIVE.columns(),
     ),
     compute=_compute_contact,
-    defaults={"statecode": 0, "statuscode": 1},
+    defaults={**ACTIVE_INACTIVE.defaults(), "donotemail": False},
+    keys={"emailaddress1_key": ("emailaddress1",)},
+    default_status=ACTIVE_INACTIVE.default_status,
+    status_state=ACTIVE_INACTIVE.status_state,
 )
 
-BUSINESS_ENTITIES: tuple[EntityDef, ...] = (CONTACT,)
+INDUSTRIES = {
+    1: "Accounting",
+    2: "Agriculture and Non-petrol Natural Resource Extraction",
+    3: "Broadcasting Printing and Publishing",
+    4: "Brokers",
+    5: "Building Supply Retail",
+    6: "Business Services",
+    7: "Consulting",
+    8: "Consumer Services",
+    9: "Design, Direction and Creative Management",
+    10: "Distributors, Dispatchers and Processors",
+    11: "Doctor's Offices and Clinics",
+    12: "Durable Manufacturing",
+    13: "Eating and Drinking Places",
+    14: "Entertainment Retail",
+    15: "Equipment Rental and Leasing",
+    16: "Financial",
+    17: "Food and Tobacco Processing",
+    18: "Inbound Capital Intensive Processing",
+    19: "Inbound Repair and Services",
+    20: "Insurance",
+    21: "Legal Services",
+    22: "Non-Durable Merchandise Retail",
+    23: "Outbound Consumer Service",
+    24: "Petrochemical Extraction and Distribution",
+    25: "Service Retail",
+    26: "SIG Affiliations",
+    27: "Social Services",
+    28: "Special Outbound Trade Contractors",
+    29: "Specialty Realty",
+    30: "Transportation",
+    31: "Utility Creation and Distribution",
+    32: "Vehicle Retail",
+    33: "Wholesale",
+}
+
+ACCOUNT = EntityDef(
+    logical_name="account",
+    entity_set="accounts",
+    primary_id="accountid",
+    primary_name="name",
+    attributes=(
+        Attr("accountid", AttrType.GUID, update=False),
+        text("name", 160),
+        text("accountnumber", 20),
+        text("websiteurl", 200),
+        text("telephone1", 50),
+        text("emailaddress1", 100),
+        text("address1_line1", 250),
+        text("address1_city", 80),
+        text("address1_stateorprovince", 50),
+        text("address1_postalcode", 20),
+        text("address1_country", 80),
+        Attr("industrycode", AttrType.PICKLIST, options=INDUSTRIES),
+        Attr("numberofemployees", AttrType.INT, minimum=0, maximum=1_000_000_000),
+        money("revenue", minimum=0, maximum=100_000_000_000_000),
+        memo("description"),
+        lookup("primarycontactid", primarycontactid="contacts"),  # account_primary_contact
+        lookup("parentaccountid", parentaccountid="accounts"),  # account_parent_account
+        lookup("transactioncurrencyid", transactioncurrencyid="transactioncurrencies"),
+        *owned_columns(),
+        *ACTIVE_INACTIVE.columns(),
+    ),
+    defaults=ACTIVE_INACTIVE.defaults(),
+    keys={"accountnumber_key": ("accountnumber",)},
+    default_status=ACTIVE_INACTIVE.default_status,
+    status_state=ACTIVE_INACTIVE.status_state,
+)
+
+BUSINESS_ENTITIES: tuple[EntityDef, ...] = (
+    CONTACT,
+    ACCOUNT,
+    *SALES_ENTITIES,
+    *ACTIVITY_ENTITIES,
+)

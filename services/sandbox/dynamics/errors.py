@@ -3,8 +3,8 @@
 Body shape (Compose HTTP requests and handle errors): `{"error": {"code": "0x...", "message"}}`.
 The codes are the ones Dataverse returns for the same failure (0x80040217 record does not
 exist, 0x80060888 query syntax / unknown property, 0x8006088a unknown resource segment,
-0x80048d19 bad payload, 0x80040237 duplicate key, 0x80060882 row version mismatch,
-0x80072322 service protection: number of requests).
+0x80048d19 bad payload, 0x80040237 duplicate key, 0x80060892 duplicate alternate key,
+0x80060882 row version mismatch, 0x80072322 service protection: number of requests).
 """
 
 from collections.abc import Iterable
@@ -86,6 +86,67 @@ class ODataError(Exception):
             "0x8004431a",
             f"A validation error occurred. The value {value} of '{attribute}' on record of "
             f"type '{logical_name}' is outside the valid range. Accepted Values: {values}",
+        )
+
+    @classmethod
+    def out_of_range(
+        cls, logical_name: str, attribute: str, value: object, low: object, high: object
+    ) -> "ODataError":
+        return cls(
+            400,
+            "0x8004431a",
+            f"A validation error occurred. The value {value} of '{attribute}' on record of "
+            f"type '{logical_name}' is outside the valid range. Accepted Values: {low} to {high}",
+        )
+
+    @classmethod
+    def key_not_found(cls, logical_name: str) -> "ODataError":
+        return cls(
+            404,
+            "0x80040217",
+            f"A record with the specified key values does not exist in {logical_name} entity",
+        )
+
+    @classmethod
+    def invalid_key(cls, logical_name: str) -> "ODataError":
+        """(Use an alternate key to reference a record: Exceptions.)"""
+        type_name = f"Microsoft.Dynamics.CRM.{logical_name}"
+        return cls(
+            400,
+            "0x80060888",
+            f"The key in the request URI is not valid for resource '{type_name}'. Ensure that "
+            "the names and number of key properties match the declared or alternate key "
+            f"properties for the resource '{type_name}'.",
+        )
+
+    @classmethod
+    def inactive_key(cls, logical_name: str, key_name: str) -> "ODataError":
+        return cls(
+            400,
+            "0x80060888",
+            f"The alternate key '{key_name}' of '{logical_name}' is not active: its unique "
+            "index could not be built because rows hold the same key values "
+            "(EntityKeyIndexStatus Failed).",
+        )
+
+    @classmethod
+    def duplicate_key(cls, columns: Iterable[str], key_name: str) -> "ODataError":
+        names = ", ".join(columns)
+        return cls(
+            412,
+            "0x80060892",
+            f"A record that has the attribute values {names} already exists. The entity key "
+            f"{key_name} requires that this set of attributes contains unique values. Select "
+            "unique values and try again.",
+        )
+
+    @classmethod
+    def restricted_delete(cls, logical_name: str, child: str) -> "ODataError":
+        return cls(
+            400,
+            "0x80040227",
+            f"The {logical_name} record cannot be deleted because a '{child}' record refers to "
+            "it through a relationship whose delete behaviour is Restrict.",
         )
 
     @classmethod

@@ -8,6 +8,7 @@ unknown (SQL three-valued logic), and a row is returned only where the filter is
 
 import re
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -30,13 +31,16 @@ Predicate = Callable[[Row], bool | None]
 
 _KIND_OF_TYPE = {
     AttrType.STRING: "string",
+    AttrType.MEMO: "string",
     AttrType.GUID: "guid",
     AttrType.LOOKUP: "guid",
     AttrType.DATETIME: "datetime",
+    AttrType.DATE: "datetime",
     AttrType.INT: "number",
     AttrType.BIGINT: "number",
     AttrType.PICKLIST: "number",
     AttrType.DECIMAL: "number",
+    AttrType.MONEY: "number",
     AttrType.BOOL: "bool",
 }
 _EDM_OF_KIND = {
@@ -51,8 +55,13 @@ _IN_FUNCTIONS = {"Microsoft.Dynamics.CRM.In": False, "Microsoft.Dynamics.CRM.Not
 
 
 def _norm(value: Any) -> Any:
-    """Comparable form: strings compare case-insensitively as Dataverse's collation does."""
-    return value.casefold() if isinstance(value, str) else value
+    """Comparable form: strings compare case-insensitively as Dataverse's collation does, and a
+    date-only value compares as midnight UTC of that day."""
+    if isinstance(value, str):
+        return value.casefold()
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return value
 
 
 def _apply(op: str, a: Any, b: Any) -> bool:

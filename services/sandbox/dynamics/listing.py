@@ -32,7 +32,7 @@ from services.sandbox.dynamics.query import (
     sort_key,
 )
 from services.sandbox.dynamics.schema import EntityDef, Row
-from services.sandbox.dynamics.store import Table
+from services.sandbox.dynamics.table import Table
 
 COUNT_LIMIT = 5000
 CACHED_QUERIES = 8

@@ -16,13 +16,14 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from services.sandbox.dynamics.errors import ODataError
+from services.sandbox.dynamics.formatting import formatted_value
 from services.sandbox.dynamics.schema import (
     Attr,
     AttrType,
     EntityDef,
     Row,
-    coerce,
     format_datetime,
+    from_text,
     to_json,
 )
 
@@ -205,12 +206,10 @@ def read_skiptoken(token: str, order: Order, entity: EntityDef) -> tuple[int, Ro
             text = element.get("last", "")
             if element.get("lastnull") == "1":
                 last[name] = None
-            elif attr.type in (AttrType.INT, AttrType.BIGINT, AttrType.PICKLIST):
-                last[name] = int(text)
-            elif attr.type is AttrType.BOOL:
-                last[name] = text == "1"
+            elif attr.type in (AttrType.GUID, AttrType.LOOKUP):
+                last[name] = text.strip("{}").lower()
             else:
-                last[name] = coerce(entity, attr, text)
+                last[name] = from_text(entity, attr, text)
         return int(outer.group(1)), last
     except (ValueError, ET.ParseError, ODataError) as exc:
         raise ODataError.query("The $skiptoken value is not valid for this query.") from exc
@@ -245,8 +244,10 @@ def serialize(
 
 
 def _annotate(out: dict[str, Any], row: Row, attr: Attr, value: Any, prefer: Prefer) -> None:
-    if attr.type is AttrType.PICKLIST and prefer.wants(FORMATTED_VALUE):
-        out[f"{attr.name}@{FORMATTED_VALUE}"] = attr.options.get(value, str(value))
+    if prefer.wants(FORMATTED_VALUE):
+        formatted = formatted_value(attr, value)
+        if formatted is not None:
+            out[f"{attr.name}@{FORMATTED_VALUE}"] = formatted
     if attr.type is AttrType.LOOKUP:
         for annotation in (ASSOCIATED_NAVIGATION, LOOKUP_LOGICAL_NAME):
             key = f"{attr.name}@{annotation}"

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from services.sandbox.dynamics.entities import BUSINESS_ENTITIES, audit_columns, read_only
+from services.sandbox.dynamics.columns import audit_columns, read_only
+from services.sandbox.dynamics.entities import BUSINESS_ENTITIES
 from services.sandbox.dynamics.errors import ODataError
 from services.sandbox.dynamics.schema import Attr, AttrType, EntityDef, Row
 
@@ -178,6 +179,7 @@ SDK_MESSAGE_PROCESSING_STEP = EntityDef(
                 "eventhandler_serviceendpoint": "serviceendpoints",
                 "eventhandler_plugintype": "plugintypes",
             },
+            on_delete="cascade",  # deleting the endpoint deletes its steps
         ),
         *audit_columns(),
     ),
@@ -212,6 +214,7 @@ SDK_MESSAGE_PROCESSING_STEP_IMAGE = EntityDef(
             "_sdkmessageprocessingstepid_value",
             AttrType.LOOKUP,
             navigation={"sdkmessageprocessingstepid": "sdkmessageprocessingsteps"},
+            on_delete="cascade",  # deleting the step deletes its images
         ),
         *audit_columns(),
     ),
@@ -224,14 +227,6 @@ REGISTRATION_ENTITIES = (
     SDK_MESSAGE_PROCESSING_STEP,
     SDK_MESSAGE_PROCESSING_STEP_IMAGE,
 )
-
-# Deleting a parent deletes the rows that point to it: endpoint -> steps -> images.
-CASCADES: dict[str, list[tuple[str, str]]] = {
-    "serviceendpoints": [("sdkmessageprocessingsteps", "_eventhandler_value")],
-    "sdkmessageprocessingsteps": [
-        ("sdkmessageprocessingstepimages", "_sdkmessageprocessingstepid_value")
-    ],
-}
 
 
 def seed_registration() -> dict[str, list[Row]]:

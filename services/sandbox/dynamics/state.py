@@ -3,7 +3,8 @@
 Service protection (Service protection API limits): Dataverse counts requests in a 300-second
 sliding window, 6,000 by default, and answers 429 with `Retry-After` in seconds and error
 0x80072322 once over. The sandbox keeps one budget per organisation; tests change it through
-`PUT /_sandbox/limits`.
+`PUT /_sandbox/limits`. A `$batch` takes one request from the budget however many operations
+it holds; each write inside it counts in `writes`.
 """
 
 import math
@@ -52,6 +53,7 @@ class OrgCounters:
     writes: int = 0  # successful create / update / delete requests on CRM tables
     records_written: int = 0
     throttled: int = 0  # requests refused by the service protection budget
+    batched_operations: int = 0  # operations received inside $batch requests
 
 
 class Sandbox:
@@ -105,7 +107,7 @@ class Sandbox:
     def counters_view(self, org: str | None) -> dict[str, object]:
         names = [org] if org is not None else sorted(set(self.counters) | set(self.orgs))
         requests: Counter[str] = Counter()
-        totals = {"writes": 0, "records_written": 0, "throttled": 0}
+        totals = {"writes": 0, "records_written": 0, "throttled": 0, "batched_operations": 0}
         hooks = {"delivered": 0, "failed_attempts": 0, "pending": 0, "abandoned": 0}
         for name in names:
             counters = self.counters_of(name)
@@ -113,6 +115,7 @@ class Sandbox:
             totals["writes"] += counters.writes
             totals["records_written"] += counters.records_written
             totals["throttled"] += counters.throttled
+            totals["batched_operations"] += counters.batched_operations
             for key, value in self.webhooks.stats_of(name).view().items():
                 hooks[key] += value
         return {"requests": dict(requests), **totals, "webhooks": hooks}

@@ -7,6 +7,8 @@
 - `GET /account-info/v3/details`: the account's `portalId`, time zone and currency
   ("Account information API").
 - `GET /integrations/v1/me`: the legacy form of the same, still documented.
+- `GET /account-info/v3/api-usage/daily/private-apps`: the private app's daily usage and limit
+  ("Account information API"), the figures the X-HubSpot-RateLimit-Daily headers carry.
 """
 
 from typing import Any
@@ -15,7 +17,9 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel
 
 from services.sandbox.hubspot import errors
+from services.sandbox.hubspot.limits import DAY_SECONDS
 from services.sandbox.hubspot.state import APP_ID, PORTAL_ID, SCOPES, USER_ID, sandbox_of
+from services.sandbox.hubspot.timestamps import iso
 
 router = APIRouter()
 
@@ -46,6 +50,27 @@ async def account_details() -> dict[str, Any]:
         "utcOffsetMilliseconds": 0,
         "uiDomain": "app.hubspot.com",
         "dataHostingLocation": "na1",
+    }
+
+
+@router.get("/account-info/v3/api-usage/daily/private-apps")
+async def daily_usage(request: Request) -> dict[str, Any]:
+    sandbox = sandbox_of(request)
+    limiter = sandbox.limiter
+    now = limiter.wall_clock()
+    day_start = int(now // DAY_SECONDS) * DAY_SECONDS
+    token = sandbox.settings.sandbox_hubspot_token
+    return {
+        "results": [
+            {
+                "name": "private-apps-api-calls-daily",
+                "usageLimit": limiter.daily_budget,
+                "currentUsage": limiter.used_today(token),
+                "collectedAt": iso(int(now * 1000)),
+                "fetchStatus": "SUCCESS",
+                "resetsAt": iso((day_start + DAY_SECONDS) * 1000),
+            }
+        ]
     }
 
 

@@ -8,7 +8,7 @@ is served by the same routes.
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from services.sandbox.hubspot import errors, search
 from services.sandbox.hubspot.operations import Writer, definition_of, property_names, render
@@ -18,11 +18,17 @@ router = APIRouter(prefix="/crm/v3/objects")
 
 MAX_PAGE = 100
 PropertiesQuery = Annotated[list[str] | None, Query()]
+Id = Annotated[str, BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]
 
 
 class ObjectInput(BaseModel):
     properties: dict[str, Any] = Field(default_factory=dict)
     associations: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class MergeInput(BaseModel):
+    primaryObjectId: Id
+    objectIdToMerge: Id
 
 
 @router.get("/{object_type}")
@@ -53,9 +59,39 @@ async def list_objects(
 async def create_object(object_type: str, body: ObjectInput, request: Request) -> dict[str, Any]:
     definition = definition_of(object_type)
     writer = Writer(sandbox_of(request), definition, actor_of(request))
-    record = writer.create(writer.prepare(body.properties))
+    values = writer.prepare(body.properties)
+    record = writer.create(values, writer.plan_associations(body.associations))
     writer.finish()
     return render(definition, record, everything=True)
+
+
+@router.post("/{object_type}/merge")
+async def merge_objects(object_type: str, body: MergeInput, request: Request) -> dict[str, Any]:
+    """Fold `objectIdToMerge` into `primaryObjectId` (see `store.ObjectStore.merge`)."""
+    definition = definition_of(object_type)
+    sandbox = sandbox_of(request)
+    writer = Writer(sandbox, definition, actor_of(request))
+    primary = writer.store.get(body.primaryObjectId)
+    secondary = writer.store.get(body.objectIdToMerge)
+    if primary is None or secondary is None:
+        missing = body.primaryObjectId if primary is None else body.objectIdToMerge
+        raise errors.not_found(f"{definition.noun} {missing} was not found")
+    if primary.id == secondary.id:
+        raise errors.validation("Cannot merge an object with itself")
+    moved = writer.store.merge(primary, secondary, sandbox.now_ms())
+    writer.associated(sandbox.portal.associations.move(definition.name, secondary.id, primary.id))
+    writer.note(
+        primary,
+        "merge",
+        (
+            ("primaryObjectId", primary.id),
+            ("mergedObjectIds", [secondary.id]),
+            ("newObjectId", primary.id),
+            ("numberOfPropertiesMoved", moved),
+        ),
+    )
+    writer.finish()
+    return render(definition, primary, everything=True)
 
 
 @router.post("/{object_type}/search")

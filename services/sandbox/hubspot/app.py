@@ -3,7 +3,13 @@
 Every emulated-API request passes one gate, in this order: counted (per route template),
 faulted if a test injected a fault, authenticated (`Authorization: Bearer <token>`, else
 HubSpot's 401), rate limited (else HubSpot's 429); admitted responses carry HubSpot's
-rate-limit headers.
+rate-limit headers. The webhooks API (`/webhooks/v3/{appId}/...`) is a developer-account API:
+it authenticates with the developer API key in `hapikey` instead and spends no account budget.
+
+Served: CRM objects v3 (`api`, `batch`, search, merge), properties v3 (`properties_api`),
+associations v4 (`associations_api`), webhooks v3 settings and subscriptions (`webhooks_api`),
+account and token information (`account`); test control under `/_sandbox/` (`control`,
+`generate`).
 """
 
 import asyncio
@@ -16,14 +22,33 @@ from fastapi.responses import JSONResponse
 from starlette.routing import Match
 
 from services.config import SandboxSettings
-from services.sandbox.hubspot import account, api, batch, control, errors
+from services.sandbox.hubspot import (
+    account,
+    api,
+    associations_api,
+    batch,
+    control,
+    errors,
+    generate,
+    properties_api,
+    webhooks_api,
+)
 from services.sandbox.hubspot.limits import TEN_SECONDLY, Fault
 from services.sandbox.hubspot.state import INTEGRATION, Sandbox, actor_of, sandbox_of
 from services.sandbox.hubspot.webhooks import WebhookPolicy
 
 _NOT_EMULATED = ("/_sandbox", "/healthz")
 # Matched here, before routing, so that even refused requests are counted by route template.
-_EMULATED_ROUTES = (*account.router.routes, *batch.router.routes, *api.router.routes)
+_ROUTERS = (
+    account.router,
+    batch.router,
+    api.router,
+    properties_api.router,
+    associations_api.router,
+    webhooks_api.router,
+)
+_EMULATED_ROUTES = tuple(route for router in _ROUTERS for route in router.routes)
+_TYPE_PARAMS = ("object_type", "to_object_type", "from_object_type")
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -52,9 +77,9 @@ def create_app(
     app.state.sandbox = sandbox
     errors.install_handlers(app)
     app.include_router(control.router)
-    app.include_router(account.router)
-    app.include_router(batch.router)
-    app.include_router(api.router)
+    app.include_router(generate.router)
+    for router in _ROUTERS:
+        app.include_router(router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -81,6 +106,11 @@ async def _gate(request: Request, call_next: Handler) -> Response:
                 return _fault_response(sandbox, fault)
     if path == account.TOKEN_INFO_PATH:
         return await call_next(request)  # the token travels in the body
+    if path.startswith(webhooks_api.PREFIX):
+        # The developer account's API key, not the app's token: no account rate limits.
+        if request.query_params.get("hapikey") != sandbox.settings.sandbox_hubspot_developer_key:
+            return JSONResponse(errors.developer_key_invalid().body, status_code=401)
+        return await call_next(request)
     token = _bearer(request)
     if token != sandbox.settings.sandbox_hubspot_token:
         return JSONResponse(errors.unauthorized().body, status_code=401)
@@ -107,9 +137,10 @@ def _route_key(request: Request) -> tuple[str, bool]:
         match, child = route.matches(request.scope)
         if match is Match.FULL:
             template: str = getattr(route, "path", request.url.path)
-            object_type = child.get("path_params", {}).get("object_type")
-            if object_type:
-                template = template.replace("{object_type}", object_type)
+            params = child.get("path_params", {})
+            for name in _TYPE_PARAMS:
+                if params.get(name):
+                    template = template.replace("{" + name + "}", params[name])
             return f"{method} {template}", method == "POST" and template.endswith("/search")
     return f"{method} {request.url.path}", False
 

@@ -18,6 +18,7 @@ from services.sandbox.hubspot import errors
 from services.sandbox.hubspot.errors import HubSpotError
 from services.sandbox.hubspot.objects import ObjectDefinition
 from services.sandbox.hubspot.operations import (
+    AssociationPlan,
     Values,
     Writer,
     definition_of,
@@ -97,13 +98,17 @@ async def batch_create(object_type: str, body: CreateBody, request: Request) -> 
     multi = _multi_status(body.inputs)
     problems: list[dict[str, Any]] = []
     accepted: list[tuple[CreateInput, Values]] = []
+    plans: dict[int, AssociationPlan] = {}
     for item in body.inputs:
         try:
             accepted.append((item, writer.prepare(item.properties)))
+            plans[id(item)] = writer.plan_associations(item.associations)
         except HubSpotError as error:
+            if accepted and accepted[-1][0] is item:
+                accepted.pop()
             problems.append(_item_problem(error, item.objectWriteTraceId, multi))
     accepted = _drop_repeated(definition, accepted, problems, multi)
-    records = [writer.create(values) for _, values in accepted]
+    records = [writer.create(values, plans[id(item)]) for item, values in accepted]
     writer.finish()
     # Each result names the input it answers by trace id, as the API's results schema has it.
     results = [
@@ -148,11 +153,11 @@ async def batch_upsert(object_type: str, body: UpdateBody, request: Request) -> 
     """Update the record the unique property names, or create it with that value."""
     definition = definition_of(object_type)
     started = _check_size(request, len(body.inputs))
-    unique = definition.unique_property
-    if any(item.idProperty is None or item.idProperty != unique for item in body.inputs):
+    writer = Writer(sandbox_of(request), definition, actor_of(request))
+    unique = writer.store.properties.unique
+    if not unique or any(item.idProperty not in unique for item in body.inputs):
         raise errors.validation(f"idProperty must be a unique value property ({unique})")
     _refuse_repeated_ids(item.id.strip().lower() for item in body.inputs)
-    writer = Writer(sandbox_of(request), definition, actor_of(request))
     multi = _multi_status(body.inputs)
     problems: list[dict[str, Any]] = []
     accepted: list[tuple[Record | None, Values]] = []

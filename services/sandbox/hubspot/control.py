@@ -5,8 +5,12 @@
 - `POST /_sandbox/seed` `{"contacts": [{...properties}], ...}` → `{"contacts": ["id", ...]}`:
   records written directly, no webhook, no request counted. `createdate` and the last-modified
   properties may be given to backdate a record.
-- `GET|PUT /_sandbox/webhook` `{"url": ...}`: where deliveries go (null: nowhere).
-- `PUT /_sandbox/limits` `{"ten_second_budget", "search_per_second"}`.
+- `GET|PUT /_sandbox/webhook` `{"url": ...}`: where deliveries go (null: nowhere), and every
+  event goes while the app has no subscriptions of its own (webhooks API v3).
+- `POST /_sandbox/restore` `{"objectType", "ids"}`: a person restores archived records.
+- `POST /_sandbox/generate` `{"counts", "seed"}`: the shared seed-data generator's records
+  (see `generate`).
+- `PUT /_sandbox/limits` `{"ten_second_budget", "search_per_second", "daily_budget"}`.
 - `POST /_sandbox/faults` `{"status", "count", "path_prefix"?, "delay_seconds"?}`: the next `count`
   matching API requests hang `delay_seconds`, then fail with `status` (without a status they
   proceed after the delay); `DELETE /_sandbox/faults` drops pending faults.
@@ -25,7 +29,8 @@ from pydantic import BaseModel, Field
 
 from services.sandbox.hubspot.limits import Fault
 from services.sandbox.hubspot.objects import resolve_object
-from services.sandbox.hubspot.state import sandbox_of
+from services.sandbox.hubspot.operations import Writer
+from services.sandbox.hubspot.state import USER, sandbox_of
 from services.sandbox.hubspot.store import DuplicateValue, InvalidProperties, parse_datetime_ms
 
 router = APIRouter(prefix="/_sandbox")
@@ -35,9 +40,15 @@ class WebhookTarget(BaseModel):
     url: str | None = None
 
 
+class RestoreRequest(BaseModel):
+    objectType: str
+    ids: list[str]
+
+
 class Limits(BaseModel):
     ten_second_budget: int | None = Field(None, ge=1)
     search_per_second: int | None = Field(None, ge=1)
+    daily_budget: int | None = Field(None, ge=1)
 
 
 class FaultSpec(BaseModel):
@@ -115,8 +126,38 @@ async def webhook_target(request: Request) -> dict[str, Any]:
 
 @router.put("/webhook", status_code=204)
 async def set_webhook_target(body: WebhookTarget, request: Request) -> Response:
-    sandbox_of(request).webhooks.target_url = body.url
+    """A shortcut for tests and the demo: the target, and every event while the app has no
+    subscriptions of its own (`subscriptions.Subscriptions`)."""
+    sandbox_of(request).webhooks.subscriptions.use_shortcut(body.url)
     return Response(status_code=204)
+
+
+@router.post("/restore", response_model=None)
+async def restore(body: RestoreRequest, request: Request) -> dict[str, list[str]] | JSONResponse:
+    """A person restores archived records from HubSpot's recycling bin (HubSpot's API has no
+    restore): they come back with their ids and associations, and `*.restore` events go out
+    attributed to CRM_UI. 404 names ids that are not archived; 409 a unique value (an email)
+    that a live record took meanwhile. All or nothing."""
+    sandbox = sandbox_of(request)
+    definition = resolve_object(body.objectType)
+    if definition is None:
+        return _refusal(400, "invalid_restore", f"unknown object type {body.objectType}")
+    store = sandbox.portal.store(definition)
+    records = [store.get(i, archived=True) for i in body.ids]
+    missing = [i for i, r in zip(body.ids, records, strict=True) if r is None]
+    if missing:
+        return _refusal(404, "not_archived", f"not archived: {missing}")
+    found = [r for r in records if r is not None]
+    for record in found:
+        holder = store.taken(record)
+        if holder is not None:
+            return _refusal(409, "duplicate", f"{record.id}: a unique value is held by {holder}")
+    writer = Writer(sandbox, definition, USER)
+    for record in found:
+        store.restore(record, sandbox.now_ms())
+        writer.note(record, "restore", ())
+    writer.finish()
+    return {"restored": [str(r.id) for r in found]}
 
 
 @router.get("/limits")
@@ -125,6 +166,7 @@ async def limits(request: Request) -> dict[str, int]:
     return {
         "ten_second_budget": limiter.ten_second_budget,
         "search_per_second": limiter.search_per_second,
+        "daily_budget": limiter.daily_budget,
     }
 
 
@@ -135,6 +177,8 @@ async def set_limits(body: Limits, request: Request) -> Response:
         limiter.ten_second_budget = body.ten_second_budget
     if body.search_per_second is not None:
         limiter.search_per_second = body.search_per_second
+    if body.daily_budget is not None:
+        limiter.daily_budget = body.daily_budget
     return Response(status_code=204)
 
 
@@ -164,6 +208,7 @@ async def counters(request: Request) -> dict[str, Any]:
             "failed_attempts": hooks.failed_attempts,
             "abandoned": hooks.abandoned,
             "pending": hooks.pending,
+            "most_in_flight": hooks.most_in_flight,
         },
     }
 

@@ -53,15 +53,29 @@ def validation(message: str, **extra: Any) -> HubSpotError:
 
 
 def unknown_object_type(segment: str) -> HubSpotError:
-    return HubSpotError(400, error_body(f"Unable to infer object type from: {segment}"))
+    message = f"Unable to infer object type from: {segment}"
+    return HubSpotError(400, error_body(message, "VALIDATION_ERROR"))
 
 
-def not_found() -> HubSpotError:
-    return HubSpotError(404, error_body("resource not found", "OBJECT_NOT_FOUND"))
+def not_found(message: str = "resource not found") -> HubSpotError:
+    return HubSpotError(404, error_body(message, "OBJECT_NOT_FOUND"))
 
 
 def conflict(definition: ObjectDefinition, existing_id: int) -> HubSpotError:
-    return HubSpotError(409, error_body(conflict_message(definition, existing_id), "CONFLICT"))
+    return conflict_of(conflict_message(definition, existing_id))
+
+
+def conflict_of(message: str, category: str = "CONFLICT") -> HubSpotError:
+    return HubSpotError(409, error_body(message, category))
+
+
+def developer_key_invalid() -> HubSpotError:
+    """The developer API key (`hapikey`) is missing or not the account's."""
+    message = (
+        "The API key provided is invalid. View or manage your API key here: "
+        "https://app.hubspot.com/l/api-key/"
+    )
+    return HubSpotError(401, error_body(message, "INVALID_AUTHENTICATION"))
 
 
 def conflict_message(definition: ObjectDefinition, existing_id: int) -> str:
@@ -85,6 +99,7 @@ def rate_limited(policy: str) -> dict[str, Any]:
     return {
         "status": "error",
         "message": f"You have reached your {policy.lower()} limit.",
+        "category": "RATE_LIMITS",
         "errorType": "RATE_LIMIT",
         "correlationId": str(uuid4()),
         "policyName": policy,
@@ -93,6 +108,9 @@ def rate_limited(policy: str) -> dict[str, Any]:
 
 def server_error(status: int) -> dict[str, Any]:
     return error_body(f"Internal error ({status}), injected by the sandbox")
+
+
+_CATEGORIES = {401: "INVALID_AUTHENTICATION", 403: "MISSING_SCOPES", 404: "OBJECT_NOT_FOUND"}
 
 
 def install_handlers(app: FastAPI) -> None:
@@ -113,7 +131,7 @@ def install_handlers(app: FastAPI) -> None:
 
     async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        category = "OBJECT_NOT_FOUND" if exc.status_code == 404 else None
+        category = _CATEGORIES.get(exc.status_code, "VALIDATION_ERROR")
         return JSONResponse(error_body(str(exc.detail), category), status_code=exc.status_code)
 
     app.add_exception_handler(HubSpotError, on_hubspot_error)

@@ -3,7 +3,10 @@
 HubSpot's usage guidelines: private apps get a rolling ten-second budget (100 requests on the
 free and starter tiers) reported in `X-HubSpot-RateLimit-Max`, `-Remaining` and
 `-Interval-Milliseconds` on its responses; CRM search additionally allows a few requests per
-second per token (five here, as the current guidelines state).
+second per token (five here, as the current guidelines state). Private apps also have a daily
+budget (250,000 requests on Free and Starter, reset at midnight) which HubSpot's changelog says
+is reported in `X-HubSpot-RateLimit-Daily` and `-Daily-Remaining` (OAuth apps, which have no
+daily budget, do not get them); running out is a 429 with policyName DAILY.
 """
 
 import time
@@ -13,7 +16,9 @@ from dataclasses import dataclass, field
 
 TEN_SECONDLY = "TEN_SECONDLY_ROLLING"
 SECONDLY = "SECONDLY"
+DAILY = "DAILY"
 WINDOW_SECONDS = 10.0
+DAY_SECONDS = 86_400
 
 
 @dataclass(frozen=True)
@@ -31,38 +36,58 @@ class RateLimiter:
         clock: Callable[[], float] = time.monotonic,
         ten_second_budget: int = 100,
         search_per_second: int = 5,
+        daily_budget: int = 250_000,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.clock = clock
-        self._defaults = (ten_second_budget, search_per_second)
+        self.wall_clock = wall_clock
+        self._defaults = (ten_second_budget, search_per_second, daily_budget)
         self.ten_second_budget = ten_second_budget
         self.search_per_second = search_per_second
+        self.daily_budget = daily_budget
         self._calls: dict[str, deque[float]] = {}
         self._searches: dict[str, deque[float]] = {}
+        self._days: dict[str, tuple[int, int]] = {}  # token -> (UTC day, requests that day)
 
     def admit(self, token: str, search: bool) -> Decision:
         now = self.clock()
         calls = _window(self._calls, token, now, WINDOW_SECONDS)
+        today = int(self.wall_clock() // DAY_SECONDS)
+        day, used = self._days.get(token, (today, 0))
+        used = used if day == today else 0
+        if used >= self.daily_budget:
+            return Decision(False, self._headers(self.ten_second_budget - len(calls), 0), DAILY)
+        daily_left = self.daily_budget - used
         if len(calls) >= self.ten_second_budget:
-            return Decision(False, self._headers(0), TEN_SECONDLY)
+            return Decision(False, self._headers(0, daily_left), TEN_SECONDLY)
         if search:
             searches = _window(self._searches, token, now, 1.0)
             if len(searches) >= self.search_per_second:
-                return Decision(False, self._headers(self.ten_second_budget - len(calls)), SECONDLY)
+                headers = self._headers(self.ten_second_budget - len(calls), daily_left)
+                return Decision(False, headers, SECONDLY)
             searches.append(now)
         calls.append(now)
-        return Decision(True, self._headers(self.ten_second_budget - len(calls)))
+        self._days[token] = (today, used + 1)
+        return Decision(True, self._headers(self.ten_second_budget - len(calls), daily_left - 1))
 
     def exhausted(self) -> dict[str, str]:
-        return self._headers(0)
+        return self._headers(0, self.daily_budget)
+
+    def used_today(self, token: str) -> int:
+        day, used = self._days.get(token, (0, 0))
+        return used if day == int(self.wall_clock() // DAY_SECONDS) else 0
 
     def reset(self) -> None:
         """Empty the windows and restore the default budgets."""
         self._calls.clear()
         self._searches.clear()
-        self.ten_second_budget, self.search_per_second = self._defaults
+        self._days.clear()
+        self.ten_second_budget, self.search_per_second, self.daily_budget = self._defaults
 
-    def _headers(self, remaining: int) -> dict[str, str]:
+    def _headers(self, remaining: int, daily_remaining: int) -> dict[str, str]:
         return {
+            "X-HubSpot-RateLimit-Daily": str(self.daily_budget),
+            "X-HubSpot-RateLimit-Daily-Remaining": str(max(daily_remaining, 0)),
             "X-HubSpot-RateLimit-Max": str(self.ten_second_budget),
             "X-HubSpot-RateLimit-Remaining": str(max(remaining, 0)),
             "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(WINDOW_SECONDS * 1000)),

@@ -18,9 +18,7 @@ class ObjectDefinition:
     default_properties: tuple[str, ...]
     created_property: str = "createdate"
     modified_properties: tuple[str, ...] = ("hs_lastmodifieddate",)
-    unique_property: str | None = None  # a second id: lookups, upserts, 409 on duplicates
-    email_properties: frozenset[str] = frozenset()
-    datetime_properties: frozenset[str] = frozenset()
+    unique_property: str | None = None  # the unique value its 409 messages are about
     legacy_webhooks: bool = False
 
     @property
@@ -37,9 +35,6 @@ class ObjectDefinition:
     def always_returned(self) -> tuple[str, ...]:
         return (self.created_property, "hs_object_id", self.modified_properties[0])
 
-    def all_datetime_properties(self) -> frozenset[str]:
-        return self.datetime_properties | {self.created_property, *self.modified_properties}
-
 
 _ENGAGEMENT_DEFAULTS = ("hs_createdate", "hs_lastmodifieddate", "hs_object_id")
 
@@ -51,7 +46,6 @@ def _engagement(name: str, singular: str, type_id: str) -> ObjectDefinition:
         type_id=type_id,
         default_properties=_ENGAGEMENT_DEFAULTS,
         created_property="hs_createdate",
-        datetime_properties=frozenset({"hs_timestamp"}),
     )
 
 
@@ -72,7 +66,6 @@ OBJECTS: dict[str, ObjectDefinition] = {
             ),
             modified_properties=("lastmodifieddate", "hs_lastmodifieddate"),
             unique_property="email",
-            email_properties=frozenset({"email"}),
             legacy_webhooks=True,
         ),
         ObjectDefinition(
@@ -102,7 +95,6 @@ OBJECTS: dict[str, ObjectDefinition] = {
                 "hs_object_id",
                 "pipeline",
             ),
-            datetime_properties=frozenset({"closedate"}),
             legacy_webhooks=True,
         ),
         ObjectDefinition(
@@ -125,7 +117,6 @@ OBJECTS: dict[str, ObjectDefinition] = {
             type_id="0-53",
             default_properties=("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
             created_property="hs_createdate",
-            datetime_properties=frozenset({"hs_invoice_date", "hs_due_date"}),
         ),
         ObjectDefinition(
             name="orders",

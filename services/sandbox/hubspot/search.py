@@ -80,7 +80,10 @@ def run(store: ObjectStore, request: SearchRequest) -> tuple[int, list[Record], 
     _check_limits(request)
     offset = _offset(request.after)
     definition = store.definition
-    groups = [[_predicate(f, definition) for f in g.filters] for g in request.filterGroups]
+    temporal = store.properties.temporal
+    groups = [
+        [_predicate(f, definition, temporal) for f in g.filters] for g in request.filterGroups
+    ]
     query = request.query
     matched = [
         r
@@ -89,7 +92,7 @@ def run(store: ObjectStore, request: SearchRequest) -> tuple[int, list[Record], 
         and (not groups or any(all(p(r) for p in group) for group in groups))
     ]
     if request.sorts:
-        matched = _sorted(matched, request.sorts[0], definition)
+        matched = _sorted(matched, request.sorts[0], definition, temporal)
     reachable = min(len(matched), MAX_REACHABLE)
     end = min(offset + request.limit, reachable)
     page = matched[offset:end]
@@ -141,13 +144,15 @@ def _comparable(value: Any, datetime_property: bool) -> Comparable:
         return text.casefold()
 
 
-def _getter(name: str, definition: ObjectDefinition) -> Callable[[Record], Comparable]:
+def _getter(
+    name: str, definition: ObjectDefinition, temporal: frozenset[str]
+) -> Callable[[Record], Comparable]:
     """How to read a property for comparison; the record's own stamps are already numbers."""
     if name == definition.created_property:
         return lambda r: float(r.created_ms)
     if name in definition.modified_properties:
         return lambda r: float(r.updated_ms)
-    is_datetime = name in definition.all_datetime_properties()
+    is_datetime = name in temporal
 
     def value(record: Record) -> Comparable:
         raw = record.properties.get(name)
@@ -160,7 +165,9 @@ def _same_kind(a: Comparable, b: Comparable) -> bool:
     return a is not None and b is not None and isinstance(a, str) == isinstance(b, str)
 
 
-def _predicate(f: Filter, definition: ObjectDefinition) -> Callable[[Record], bool]:
+def _predicate(
+    f: Filter, definition: ObjectDefinition, temporal: frozenset[str]
+) -> Callable[[Record], bool]:
     name, operator = f.propertyName, f.operator
     if operator in ("HAS_PROPERTY", "NOT_HAS_PROPERTY"):
         wanted = operator == "HAS_PROPERTY"
@@ -170,8 +177,8 @@ def _predicate(f: Filter, definition: ObjectDefinition) -> Callable[[Record], bo
         return lambda r: (
             bool(r.properties.get(name) and _contains_token(r.properties[name], token)) is wanted
         )
-    is_datetime = name in definition.all_datetime_properties()
-    actual = _getter(name, definition)
+    is_datetime = name in temporal
+    actual = _getter(name, definition, temporal)
     if operator in ("IN", "NOT_IN"):
         values = {_comparable(v, is_datetime) for v in f.values or []}
         wanted = operator == "IN"
@@ -227,9 +234,11 @@ def _contains_token(value: str, token: str) -> bool:
     return pattern == text or pattern in words or pattern in re.split(r"\W+", text)
 
 
-def _sorted(records: Iterable[Record], sort: Sort, definition: ObjectDefinition) -> list[Record]:
+def _sorted(
+    records: Iterable[Record], sort: Sort, definition: ObjectDefinition, temporal: frozenset[str]
+) -> list[Record]:
     """Stable within equal values (so id order breaks ties); records without a value last."""
-    value = _getter(sort.propertyName, definition)
+    value = _getter(sort.propertyName, definition, temporal)
     keyed = [(value(r), r) for r in records]
     present = [(k, r) for k, r in keyed if k is not None]
     missing = [r for k, r in keyed if k is None]

@@ -1,46 +1,24 @@
 """In-memory CRM records, one store per object definition, all objects in one portal.
 
-Values are kept as HubSpot returns them: strings, datetimes as ISO-8601 UTC. Ids come from one
-portal-wide counter that survives resets, so an id a client still remembers never names a
-different record later.
+Values are kept as HubSpot returns them: strings, datetimes as ISO-8601 UTC, dates as
+YYYY-MM-DD. Ids come from one portal-wide counter that survives resets, so an id a client still
+remembers never names a different record later. A record merged into another keeps resolving
+to the one it was merged into, as HubSpot resolves merged ids to the surviving record.
 """
 
 import bisect
-import functools
 import itertools
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
+from services.sandbox.hubspot.associations import AssociationStore
 from services.sandbox.hubspot.objects import OBJECTS, ObjectDefinition
+from services.sandbox.hubspot.properties import PropertySet
+from services.sandbox.hubspot.property_catalog import CATALOG
+from services.sandbox.hubspot.timestamps import iso, parse_datetime_ms
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_EPOCH_MS = re.compile(r"^-?\d+$")
-
-
-@functools.lru_cache(maxsize=4096)  # writes in one millisecond share their stamps
-def iso(ms: int) -> str:
-    """Like Java's Instant.toString(), which HubSpot emits: no fraction for whole seconds."""
-    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{text}Z" if ms % 1000 == 0 else f"{text}.{ms % 1000:03d}Z"
-
-
-@functools.lru_cache(maxsize=1 << 16)  # searches re-read the same stamps on every poll
-def parse_datetime_ms(value: str) -> int | None:
-    """Epoch milliseconds or ISO-8601 (date or datetime), as HubSpot accepts both."""
-    text = value.strip()
-    if _EPOCH_MS.match(text):
-        return int(text)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp() * 1000)
+__all__ = ["iso", "parse_datetime_ms"]
 
 
 class InvalidProperties(Exception):
@@ -52,19 +30,10 @@ class InvalidProperties(Exception):
 
 
 class DuplicateValue(Exception):
-    def __init__(self, existing_id: int) -> None:
+    def __init__(self, existing_id: int, name: str) -> None:
         super().__init__(existing_id)
         self.existing_id = existing_id
-
-
-def _problem(name: str, code: str, message: str) -> dict[str, Any]:
-    return {
-        "isValid": False,
-        "message": message,
-        "error": code,
-        "name": name,
-        "localizedErrorMessage": message,
-    }
+        self.name = name
 
 
 @dataclass(slots=True)
@@ -78,31 +47,40 @@ class Record:
 
 
 class ObjectStore:
-    def __init__(self, definition: ObjectDefinition, ids: Iterator[int]) -> None:
+    def __init__(
+        self, definition: ObjectDefinition, ids: Iterator[int], properties: PropertySet
+    ) -> None:
         self.definition = definition
+        self.properties = properties
         self._ids = ids
         self.records: dict[int, Record] = {}
+        self.merged: dict[int, int] = {}  # merged-away id -> the id it was merged into
         self._order: list[int] = []  # ascending, because ids only grow
-        self._unique: dict[str, int] = {}  # unique value -> id, live records only
+        self._unique: dict[str, dict[str, int]] = {}  # property -> value -> id, live records
+        self._writable_stamps = frozenset({definition.created_property})
 
     # -- reading ---------------------------------------------------------------------------
 
     def get(
         self, key: str, id_property: str | None = None, archived: bool = False
     ) -> Record | None:
-        """By id, or by the object's unique property; `archived` selects archived records."""
+        """By id (a merged id resolves to its survivor), or by a unique-value property."""
         record: Record | None
-        unique = self.definition.unique_property
         if id_property and id_property != "hs_object_id":
-            if id_property != unique:
+            if id_property not in self.properties.unique:
                 return None
-            record_id = self._unique.get(key.strip().lower())
+            record_id = self._unique.get(id_property, {}).get(self._key(id_property, key))
             record = self.records.get(record_id) if record_id is not None else None
         else:
-            record = self.records.get(int(key)) if key.isdigit() else None
+            record = self.records.get(self.resolve(int(key))) if key.isdigit() else None
         if record is None or record.archived != archived:
             return None
         return record
+
+    def resolve(self, record_id: int) -> int:
+        while record_id in self.merged:
+            record_id = self.merged[record_id]
+        return record_id
 
     def live(self) -> Iterator[Record]:
         return (r for r in self.records.values() if not r.archived)
@@ -123,47 +101,22 @@ class ObjectStore:
 
     def normalize(self, properties: Mapping[str, Any]) -> dict[str, str | None]:
         """HubSpot's string values; None means "clear". Raises InvalidProperties."""
-        definition = self.definition
-        read_only = definition.system_properties - {definition.created_property}
-        datetimes = definition.all_datetime_properties()
-        values: dict[str, str | None] = {}
-        problems: list[dict[str, Any]] = []
-        for name, raw in properties.items():
-            if name in read_only:
-                problems.append(_problem(name, "READ_ONLY_VALUE", f"{name} is a read only value"))
-                continue
-            value = _as_text(raw)
-            if value is None or value == "":
-                values[name] = None
-            elif isinstance(raw, dict | list):
-                problems.append(_problem(name, "INVALID_OPTION", f"{raw!r} is not a valid value"))
-            elif name in definition.email_properties:
-                email = value.strip().lower()
-                if _EMAIL.match(email):
-                    values[name] = email
-                else:
-                    message = f"Email address {value} is invalid"
-                    problems.append(_problem(name, "INVALID_EMAIL", message))
-            elif name in datetimes:
-                ms = parse_datetime_ms(value)
-                if ms is None:
-                    message = f"{value} was not a valid long or ISO-8601 datetime"
-                    problems.append(_problem(name, "INVALID_DATE", message))
-                else:
-                    values[name] = iso(ms)
-            else:
-                values[name] = value
+        values, problems = self.properties.check(dict(properties), self._writable_stamps)
         if problems:
             raise InvalidProperties(problems)
         return values
 
     def check_unique(self, values: Mapping[str, str | None], own_id: int | None = None) -> None:
-        unique = self.definition.unique_property
-        value = values.get(unique) if unique else None
-        if value:
-            existing = self._unique.get(value)
-            if existing is not None and existing != own_id:
-                raise DuplicateValue(existing)
+        for name in self.properties.unique:
+            value = values.get(name)
+            if value:
+                existing = self._unique.get(name, {}).get(self._key(name, value))
+                if existing is not None and existing != own_id:
+                    raise DuplicateValue(existing, name)
+
+    def _key(self, name: str, value: str) -> str:
+        definition = self.properties.get(name)
+        return value.strip().lower() if definition and definition.email else value.strip()
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -213,8 +166,53 @@ class ObjectStore:
         record.archived = True
         record.archived_ms = now_ms
 
+    def restore(self, record: Record, now_ms: int) -> None:
+        """Back from the recycling bin; the caller checked its unique values are free."""
+        record.archived = False
+        record.archived_ms = None
+        record.updated_ms = max(now_ms, record.updated_ms)
+        self._stamp(record, stamp_created=False)
+        self._index(record)
+
+    def merge(self, primary: Record, secondary: Record, now_ms: int) -> int:
+        """Fold `secondary` into `primary`: the primary's values win, gaps are filled.
+
+        Returns how many properties moved. The secondary's id resolves to the primary from
+        now on, and (for contacts) its email becomes one of the primary's additional emails.
+        """
+        self._unindex(primary)
+        self._unindex(secondary)
+        system = {"hs_object_id", "hs_merged_object_ids", *self.definition.modified_properties}
+        moved = 0
+        for name, value in secondary.properties.items():
+            if name not in system and name not in primary.properties:
+                primary.properties[name] = value
+                moved += 1
+        merged_ids = [
+            *filter(None, primary.properties.get("hs_merged_object_ids", "").split(";")),
+            str(secondary.id),
+            *filter(None, secondary.properties.get("hs_merged_object_ids", "").split(";")),
+        ]
+        primary.properties["hs_merged_object_ids"] = ";".join(merged_ids)
+        email = secondary.properties.get("email")
+        if (
+            self.definition.name == "contacts"
+            and email
+            and email != primary.properties.get("email")
+        ):
+            extra = primary.properties.get("hs_additional_emails", "")
+            primary.properties["hs_additional_emails"] = ";".join(filter(None, [extra, email]))
+        primary.updated_ms = max(now_ms, primary.updated_ms)
+        self._stamp(primary, stamp_created=False)
+        del self.records[secondary.id]
+        self._order.remove(secondary.id)
+        self.merged[secondary.id] = primary.id
+        self._index(primary)
+        return moved
+
     def clear(self) -> None:
         self.records.clear()
+        self.merged.clear()
         self._order.clear()
         self._unique.clear()
 
@@ -227,33 +225,46 @@ class ObjectStore:
         for name in definition.modified_properties:
             properties[name] = iso(record.updated_ms)
 
+    def _unique_values(self, record: Record) -> Iterator[tuple[str, str]]:
+        for name in self.properties.unique:
+            value = record.properties.get(name)
+            if value:
+                yield name, self._key(name, value)
+        if self.definition.name == "contacts":  # merged-in emails still find the contact
+            for extra in record.properties.get("hs_additional_emails", "").split(";"):
+                if extra:
+                    yield "email", extra.lower()
+
     def _index(self, record: Record) -> None:
-        unique = self.definition.unique_property
-        value = record.properties.get(unique) if unique else None
-        if value and not record.archived:
-            self._unique[value] = record.id
+        if not record.archived:
+            for name, key in self._unique_values(record):
+                self._unique.setdefault(name, {})[key] = record.id
 
     def _unindex(self, record: Record) -> None:
-        unique = self.definition.unique_property
-        value = record.properties.get(unique) if unique else None
-        if value and self._unique.get(value) == record.id:
-            del self._unique[value]
+        for name, key in self._unique_values(record):
+            index = self._unique.get(name, {})
+            if index.get(key) == record.id:
+                del index[key]
 
-
-def _as_text(raw: Any) -> str | None:
-    if raw is None:
+    def taken(self, record: Record) -> int | None:
+        """The live record that holds one of `record`'s unique values, if any."""
+        for name, key in self._unique_values(record):
+            holder = self._unique.get(name, {}).get(key)
+            if holder is not None and holder != record.id:
+                return holder
         return None
-    if isinstance(raw, bool):
-        return "true" if raw else "false"
-    return raw if isinstance(raw, str) else str(raw)
 
 
 class Portal:
-    """Every object store of one HubSpot account."""
+    """Every object store, property set and association of one HubSpot account."""
 
     def __init__(self) -> None:
         self._ids = itertools.count(1)
-        self.stores = {name: ObjectStore(d, self._ids) for name, d in OBJECTS.items()}
+        self.properties = {name: PropertySet(name, CATALOG[name]) for name in OBJECTS}
+        self.stores = {
+            name: ObjectStore(d, self._ids, self.properties[name]) for name, d in OBJECTS.items()
+        }
+        self.associations = AssociationStore()
 
     def store(self, definition: ObjectDefinition) -> ObjectStore:
         return self.stores[definition.name]
@@ -261,3 +272,6 @@ class Portal:
     def clear(self) -> None:
         for store in self.stores.values():
             store.clear()
+        for properties in self.properties.values():
+            properties.reset()
+        self.associations.clear()

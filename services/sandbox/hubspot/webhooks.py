@@ -9,6 +9,13 @@ id as sourceId; changes made by a person in HubSpot carry CRM_UI and `userId:<id
 deliveries (connection errors, timeouts, any non-2xx) are retried with exponential backoff,
 honouring Retry-After on a 429; HubSpot spreads ten retries over a day, the sandbox compresses
 a handful into seconds. Requests are signed with signature v3.
+
+Merge, restore and associationChange events carry the fields HubSpot's changelog ("New
+subscription types for Webhooks") lists: primaryObjectId, mergedObjectIds, newObjectId,
+numberOfPropertiesMoved; associationType, fromObjectId, toObjectId, associationRemoved,
+isPrimaryAssociation. Which events go out, and with which subscription id, is decided by the
+app's subscriptions (`subscriptions.Subscriptions`); at most `maxConcurrentRequests` deliveries
+are in flight at once, as the app's throttling setting says.
 """
 
 import asyncio
@@ -18,7 +25,7 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
@@ -28,17 +35,14 @@ from services.connectors.hubspot_signature import (
     VERSION_HEADER,
     sign_v3,
 )
-from services.sandbox.hubspot.objects import OBJECTS, ObjectDefinition
+from services.sandbox.hubspot.objects import ObjectDefinition
+from services.sandbox.hubspot.subscriptions import ChangeKind, Subscriptions
 
-ChangeKind = Literal["creation", "propertyChange", "deletion"]
-_KINDS: tuple[ChangeKind, ...] = ("creation", "propertyChange", "deletion")
 _CHANGE_FLAGS = {"creation": "CREATED", "deletion": "DELETED"}
-# One subscription per object and kind, with stable ids, as an app's settings page would have.
-SUBSCRIPTION_IDS = {
-    (name, kind): 3_000_000 + 10 * row + column
-    for row, name in enumerate(OBJECTS)
-    for column, kind in enumerate(_KINDS)
-}
+# Fields only the generic `object.associationChange` events carry.
+_GENERIC_ONLY = frozenset(
+    {"fromObjectTypeId", "toObjectTypeId", "associationTypeId", "associationCategory"}
+)
 USER_AGENT = "HubSpot Connect 2.0 (http://dev.hubspot.com/) (datasync sandbox webhooks)"
 
 
@@ -57,6 +61,7 @@ class Change:
     actor: Actor
     property_name: str | None = None
     property_value: str | None = None
+    extra: tuple[tuple[str, Any], ...] = ()  # merge / association fields, in payload order
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,7 @@ class WebhookDispatcher:
         self.portal_id = portal_id
         self.app_id = app_id
         self.policy = policy or WebhookPolicy()
-        self.target_url: str | None = None
+        self.subscriptions = Subscriptions()
         self.delivered = 0
         self.failed_attempts = 0
         self.abandoned = 0
@@ -99,6 +104,13 @@ class WebhookDispatcher:
         self._in_flight: dict[asyncio.Task[None], int] = {}
         self._client: httpx.AsyncClient | None = None
         self._slots: asyncio.Semaphore | None = None
+        self._slots_size = 0
+        self.most_in_flight = 0  # the most POSTs that were ever under way at once
+        self._posting = 0
+
+    @property
+    def target_url(self) -> str | None:
+        return self.subscriptions.target_url
 
     @property
     def pending(self) -> int:
@@ -108,16 +120,23 @@ class WebhookDispatcher:
         """Queue events; never blocks the request that made the changes."""
         if self.target_url is None:
             return  # no subscription target: HubSpot would notify no one
-        self._buffer.extend(self._event(change) for change in changes)
+        match = self.subscriptions.match
+        self._buffer.extend(
+            self._event(change, subscription_id, subscription_type)
+            for change in changes
+            for subscription_id, subscription_type in match(change)
+        )
         if self._buffer and self._flush is None:
             self._flush = asyncio.get_running_loop().create_task(self._flush_after_window())
 
     def reset(self) -> None:
         self._cancel_all()
-        self.target_url = None
+        self.subscriptions.reset()
+        self._slots = None
         self.reset_counters()
 
     def reset_counters(self) -> None:
+        self.most_in_flight = 0
         self.delivered = 0
         self.failed_attempts = 0
         self.abandoned = 0
@@ -138,27 +157,30 @@ class WebhookDispatcher:
         self._flush = None
         return tasks
 
-    def _event(self, change: Change) -> dict[str, Any]:
+    def _event(
+        self, change: Change, subscription_id: int, subscription_type: str
+    ) -> dict[str, Any]:
         definition = change.definition
-        legacy = definition.legacy_webhooks
-        prefix = definition.singular if legacy else "object"
         event: dict[str, Any] = {
             "eventId": next(self._event_ids),
-            "subscriptionId": SUBSCRIPTION_IDS[(definition.name, change.kind)],
+            "subscriptionId": subscription_id,
             "portalId": self.portal_id,
             "appId": self.app_id,
             "occurredAt": change.occurred_ms,
-            "subscriptionType": f"{prefix}.{change.kind}",
+            "subscriptionType": subscription_type,
             "attemptNumber": 0,
-            "objectId": change.object_id,
         }
-        if not legacy:
+        if change.kind != "associationChange":
+            event["objectId"] = change.object_id
+        if subscription_type.startswith("object."):
             event["objectTypeId"] = definition.type_id
         if change.kind == "propertyChange":
             event["propertyName"] = change.property_name
             event["propertyValue"] = change.property_value
-        else:
+        elif change.kind in _CHANGE_FLAGS:
             event["changeFlag"] = _CHANGE_FLAGS[change.kind]
+        generic = subscription_type.startswith("object.")
+        event.update((k, v) for k, v in change.extra if generic or k not in _GENERIC_ONLY)
         event["changeSource"] = change.actor.change_source
         event["sourceId"] = change.actor.source_id
         return event
@@ -198,8 +220,12 @@ class WebhookDispatcher:
     async def _post(self, url: str, payload: list[dict[str, Any]]) -> tuple[bool, str | None]:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.policy.timeout_seconds)
-            self._slots = asyncio.Semaphore(self.policy.max_concurrent_requests)
-        assert self._slots is not None
+        concurrency = self.subscriptions.max_concurrent_requests or (
+            self.policy.max_concurrent_requests
+        )
+        if self._slots is None or self._slots_size != concurrency:
+            self._slots = asyncio.Semaphore(concurrency)
+            self._slots_size = concurrency
         body = json.dumps(payload, separators=(",", ":")).encode()
         timestamp = str(int(time.time() * 1000))
         headers = {
@@ -211,8 +237,13 @@ class WebhookDispatcher:
             "X-HubSpot-Timeout-Millis": str(int(self.policy.timeout_seconds * 1000)),
         }
         async with self._slots:
-            with contextlib.suppress(httpx.HTTPError):
-                response = await self._client.post(url, content=body, headers=headers)
-                retry_after = response.headers.get("Retry-After")
-                return response.is_success, retry_after
+            self._posting += 1
+            self.most_in_flight = max(self.most_in_flight, self._posting)
+            try:
+                with contextlib.suppress(httpx.HTTPError):
+                    response = await self._client.post(url, content=body, headers=headers)
+                    retry_after = response.headers.get("Retry-After")
+                    return response.is_success, retry_after
+            finally:
+                self._posting -= 1
         return False, None
