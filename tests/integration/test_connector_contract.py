@@ -221,3 +221,56 @@ async def test_activities_keep_their_kind_and_unified_fields(app: App):
         "activities", [result.record_id], [app.fields["subject"], app.fields["body"]]
     )
     assert found[result.record_id].properties[app.fields["body"]] == "Went well"
+
+
+# The smallest valid record of each object, by app (activities as a task).
+MINIMAL: dict[str, dict[str, dict[str, Any]]] = {
+    "hubspot": {
+        "contacts": {"email": "{unique}@example.com"},
+        "companies": {"name": "Co {unique}", "domain": "{unique}.example.com"},
+        "deals": {"dealname": "Deal {unique}", "amount": "1200"},
+        "products": {"name": "Product {unique}", "hs_sku": "SKU-{unique}", "price": "10"},
+        "invoices": {"hs_currency": "USD"},
+        "sales_orders": {"hs_order_name": "Order {unique}"},
+        "activities": {"subject": "Task {unique}", "hs_timestamp": "2026-01-05T10:00:00Z"},
+    },
+    "dynamics": {
+        "contacts": {"emailaddress1": "{unique}@example.com", "lastname": "L"},
+        "companies": {"name": "Co {unique}", "websiteurl": "https://{unique}.example.com"},
+        "deals": {"name": "Deal {unique}", "estimatedvalue": 1200},
+        "products": {"name": "Product {unique}", "productnumber": "SKU-{unique}"},
+        "invoices": {"name": "Invoice {unique}"},
+        "sales_orders": {"name": "Order {unique}"},
+        "activities": {"subject": "Task {unique}"},
+    },
+}
+
+
+@pytest.mark.parametrize(
+    "object_type",
+    ["contacts", "companies", "deals", "products", "invoices", "sales_orders", "activities"],
+)
+async def test_every_object_is_created_read_listed_and_deleted(app: App, object_type: str):
+    unique = uuid4().hex[:10]
+    props = {
+        k: v.format(unique=unique) if isinstance(v, str) else v
+        for k, v in MINIMAL[app.name][object_type].items()
+    }
+    kind = "task" if object_type == "activities" else None
+    [created] = await app.connector.write_batch(
+        object_type, [WriteRequest("c", WriteOp.CREATE, None, props, kind)]
+    )
+    assert created.ok, created.error
+    assert created.record_id is not None
+    name_field = next(iter(props))
+    found = await app.connector.read_batch(object_type, [created.record_id], [name_field])
+    assert found[created.record_id].properties[name_field] == props[name_field]
+    listed = {
+        r.id async for page in app.connector.list_records(object_type, [name_field]) for r in page
+    }
+    assert created.record_id in listed
+    [deleted] = await app.connector.write_batch(
+        object_type, [WriteRequest("d", WriteOp.DELETE, created.record_id, {})]
+    )
+    assert deleted.ok, deleted.error
+    assert await app.connector.read_batch(object_type, [created.record_id], [name_field]) == {}
