@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench setup clean unit integration e2e
+.PHONY: run test lint bench bench-quick setup clean unit integration e2e
 
 setup: $(STAMP)
 
@@ -31,6 +31,11 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/throughput.py
+	$(PY) bench/initial_sync.py
+
+bench-quick: $(STAMP)
+	$(PY) bench/throughput.py --quick
+	$(PY) bench/initial_sync.py --quick
 
 clean:
 	rm -rf $(VENV) .datasync .pytest_cache .mypy_cache .ruff_cache

@@ -1,5 +1,6 @@
 """What the benchmarks share: a throwaway broker and database, the state of a running contacts
-sync, change events, fast publishing, a service subprocess, topic watching, profiling, results.
+sync, change events, fast publishing, a service subprocess, topic watching, profiling, progress
+lines, the tail of services' output, results.
 
 Benchmarks run as scripts (`python bench/<name>.py`), so this module is imported as `_common`.
 """
@@ -14,7 +15,8 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -282,6 +284,25 @@ def profile_summary(path: Path, top: int = 15) -> str:
 
 
 # Reporting ---------------------------------------------------------------------------------
+
+
+def say(text: str) -> None:
+    """A progress line, stamped with the time of day."""
+    print(f"[{time.strftime('%H:%M:%S')}] {text}", flush=True)
+
+
+class Tail:
+    """An output sink for services (`OutputSink`) that keeps their last lines, to show when a
+    run fails."""
+
+    def __init__(self, size: int = 60) -> None:
+        self.lines: deque[str] = deque(maxlen=size)
+
+    def __call__(self, name: str, line: str) -> None:
+        self.lines.append(f"{name:>16} | {line}")
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

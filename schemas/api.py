@@ -50,12 +50,36 @@ class SyncOut(BaseModel):
     progress: dict[str, Any] = Field(default_factory=dict)
 
 
+class ResyncIn(BaseModel):
+    into: Literal["hubspot", "app"] = Field(
+        description="The side whose deleted records to recreate"
+    )
+
+
+class ResyncOut(BaseModel):
+    requested: int = Field(description="Deleted records queued to be recreated")
+
+
+class AuditOut(BaseModel):
+    at: datetime
+    object: str
+    hubspot_id: str | None
+    app_id: str | None
+    target: str
+    op: str
+    field: str | None
+    old_value: Any
+    new_value: Any
+    reason: str
+
+
 class ObjectHealth(BaseModel):
     state: SyncState | None
     in_sync: int = 0
     failing: int = 0
     excluded: int = 0
     pending: int = 0
+    deleted: int = 0
     initial_sync: dict[str, Any] = Field(default_factory=dict)
     last_change_synced_at: datetime | None = None
 

@@ -44,6 +44,7 @@ class WriteCommand(BaseModel):
         None, description="Activities: the kind a create makes (task, call...)"
     )
     caused_by: str = Field(description="event_id of the change that led to this write")
+    reason: str = Field("", description="Why: the rule that decided this write, for the audit")
     issued_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     def partition_key(self) -> bytes:

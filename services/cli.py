@@ -19,6 +19,7 @@ SERVICES = {
     "migrate": ("services.store.migrate", "Apply the state store's SQL migrations and exit"),
     "sandbox-hubspot": ("services.sandbox.hubspot.main", "Emulated HubSpot API"),
     "sandbox-dynamics": ("services.sandbox.dynamics.main", "Emulated Dynamics 365 Web API"),
+    "progress": ("services.cli_progress", "Progress bars of a connection's initial syncs"),
 }
 
 
@@ -35,6 +36,24 @@ def build_parser() -> argparse.ArgumentParser:
                 dest="objects",
                 help="Object type to handle (repeatable); all object types when omitted",
             )
+        if name == "progress":
+            p.add_argument("connection_id", help="The connection whose syncs to follow")
+            p.add_argument(
+                "--object",
+                action="append",
+                choices=OBJECT_TYPES,
+                dest="objects",
+                help="Object to follow (repeatable); every object the connection syncs when omitted",
+            )
+            p.add_argument(
+                "--api",
+                help="Base URL of the status API (default: http://127.0.0.1:$DATASYNC_API_PORT)",
+            )
+            p.add_argument(
+                "--token",
+                help="Bearer token (default: $DATASYNC_ADMIN_TOKEN, else .datasync/admin-token)",
+            )
+            p.add_argument("--interval", type=float, default=1.0, help="Seconds between looks")
         if name == "writer":
             p.add_argument(
                 "--target",

@@ -75,6 +75,9 @@ class ProcessorSettings(_Base):
 
 class WriterSettings(_Base):
     writer_batch_wait: float = Field(0.05, description="Seconds to wait to fill a batch")
+    retry_base_seconds: float = Field(
+        30.0, description="First wait before a failing record is retried; doubles up to an hour"
+    )
 
 
 class ReconcilerSettings(_Base):

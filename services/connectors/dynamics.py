@@ -1,10 +1,10 @@
 """The Dynamics 365 connector: the Dataverse Web API v9.2 of one organisation."""
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -17,6 +17,7 @@ from services.connectors.activities import (
     to_unified,
 )
 from services.connectors.base import Association, Record, WriteRequest, WriteResult
+from services.connectors.dynamics_batch import MAX_OPERATIONS, BatchSender, Operation
 from services.connectors.dynamics_registration import register_webhook
 from services.connectors.entities import EntityRouting
 from services.connectors.errors import (
@@ -31,7 +32,6 @@ from services.connectors.http import ApiClient, RequestBudget
 API_PATH = "/api/data/v9.2/"
 PAGE_SIZE = 5000  # Dataverse's largest page
 IDS_PER_QUERY = 50  # keeps a `$filter` of GUIDs well inside URL length limits
-WRITE_CONCURRENCY = 8
 MODIFIED = "modifiedon"
 LOOKUP_ANNOTATION = "Microsoft.Dynamics.CRM.lookuplogicalname"
 
@@ -105,6 +105,12 @@ def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _key_literal(value: str) -> str:
+    """A quoted key value as it may stand in a request line inside a batch: only what a URL
+    cannot hold is percent-encoded (an email's `@` and `+` stay as they are)."""
+    return quote(_quote(value), safe="'@+=(),;:!$*&~")
+
+
 def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -132,7 +138,9 @@ class DynamicsConnector(EntityRouting):
         access_token: str,
         budget: RequestBudget | None = None,
         max_attempts: int = 6,
+        batch_size: int = MAX_OPERATIONS,
     ) -> None:
+        """`batch_size`: writes per `$batch` request (Dataverse allows up to 1,000)."""
         self.base_url = base_url.rstrip("/")
         # Dataverse's service protection allows 6,000 requests per 5 minutes per user.
         self.api = ApiClient(
@@ -142,6 +150,7 @@ class DynamicsConnector(EntityRouting):
             classify,
             max_attempts=max_attempts,
         )
+        self.batches = BatchSender(self.api, classify, batch_size)
 
     def _record(self, object_type: str, entity_set: str, item: dict[str, Any]) -> Record:
         key = ENTITIES[entity_set][1]
@@ -239,18 +248,35 @@ class DynamicsConnector(EntityRouting):
                 yield page
 
     async def write_batch(self, object_type: str, writes: list[WriteRequest]) -> list[WriteResult]:
-        gate = asyncio.Semaphore(WRITE_CONCURRENCY)
+        """Every write goes out in `$batch` requests of up to `batch_size` operations; each
+        operation succeeds or fails on its own (see `dynamics_batch`)."""
+        results: list[WriteResult] = []
+        operations: list[Operation] = []
+        planned: dict[str, tuple[WriteRequest, str | None]] = {}  # ref -> (write, entity tag)
+        for write in writes:
+            try:
+                operation, tag = self._operation(object_type, write)
+            except ValueError as exc:
+                error = ErrorResolution(Action.FAIL, Category.VALIDATION, str(exc))
+                results.append(WriteResult(write.ref, write.record_id, error))
+                continue
+            operations.append(operation)
+            planned[write.ref] = (write, tag)
+        for outcome in await self.batches.send(operations):
+            write, tag = planned[outcome.ref]
+            if outcome.error is not None:
+                results.append(WriteResult(write.ref, write.record_id, outcome.error))
+            elif write.op in (WriteOp.CREATE, WriteOp.UPSERT):
+                found = _entity_id((outcome.headers or {}).get("odata-entityid", ""))
+                results.append(
+                    WriteResult(write.ref, compound_id(tag, found) if tag and found else found)
+                )
+            else:
+                results.append(WriteResult(write.ref, write.record_id))
+        return results
 
-        async def one(write: WriteRequest) -> WriteResult:
-            async with gate:
-                try:
-                    return await self._write(object_type, write)
-                except ConnectorError as exc:
-                    return WriteResult(write.ref, write.record_id, exc.resolution)
-
-        return list(await asyncio.gather(*(one(w) for w in writes)))
-
-    async def _write(self, object_type: str, write: WriteRequest) -> WriteResult:
+    def _operation(self, object_type: str, write: WriteRequest) -> tuple[Operation, str | None]:
+        """The batch operation of one write, and the entity tag of its record ids."""
         if write.record_id is not None:
             entity_set, plain = self.locate(object_type, write.record_id)
         else:
@@ -262,25 +288,23 @@ class DynamicsConnector(EntityRouting):
             else write.properties
         )
         if write.op is WriteOp.CREATE:
-            response = await self.api.request("POST", entity_set, json=body)
-            created = _entity_id(response.headers.get("OData-EntityId", ""))
-            return WriteResult(write.ref, compound_id(tag, created) if tag and created else created)
-        if write.op is WriteOp.UPDATE:
+            return Operation(write.ref, "POST", entity_set, body), tag
+        if write.op is WriteOp.UPDATE and plain:
             # If-Match: * turns PATCH into update-only, so a deleted record is not re-created.
-            await self.api.request(
-                "PATCH", f"{entity_set}({plain})", json=body, headers={"If-Match": "*"}
-            )
-            return WriteResult(write.ref, write.record_id)
+            return Operation(
+                write.ref, "PATCH", f"{entity_set}({plain})", body, {"If-Match": "*"}
+            ), tag
         if write.op is WriteOp.UPSERT and write.id_property:
+            if body.get(write.id_property) is None:
+                raise ValueError(f"an upsert needs a value of {write.id_property}")
             # PATCH through an alternate key creates the record when none has that key.
-            address = f"{entity_set}({write.id_property}={_quote(str(body[write.id_property]))})"
-            response = await self.api.request("PATCH", address, json=body)
-            found = _entity_id(response.headers.get("OData-EntityId", ""))
-            return WriteResult(write.ref, compound_id(tag, found) if tag and found else found)
-        if write.op is WriteOp.DELETE:
-            await self.api.request("DELETE", f"{entity_set}({plain})")
-            return WriteResult(write.ref, write.record_id)
-        raise ValueError(f"unsupported write {write.op}")
+            key = _key_literal(str(body[write.id_property]))
+            return Operation(
+                write.ref, "PATCH", f"{entity_set}({write.id_property}={key})", body
+            ), tag
+        if write.op is WriteOp.DELETE and plain:
+            return Operation(write.ref, "DELETE", f"{entity_set}({plain})"), tag
+        raise ValueError(f"unsupported write {write.op} of {write.record_id}")
 
     async def read_associations(
         self, object_type: str, ids: list[str], to_object_type: str

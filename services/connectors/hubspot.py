@@ -148,6 +148,15 @@ class HubSpotConnector(EntityRouting):
         )
         return dict(response.json())
 
+    async def property_types(self, object_type: str) -> dict[str, str]:
+        """Each property's type (string, number, date, ...) from HubSpot's properties API."""
+        types: dict[str, str] = {}
+        for entity in self.entities(object_type):
+            response = await self.api.request("GET", f"/crm/v3/properties/{entity}")
+            for prop in response.json().get("results", []):
+                types.setdefault(str(prop["name"]), str(prop.get("type", "string")))
+        return types
+
     async def read_batch(
         self, object_type: str, ids: list[str], fields: list[str]
     ) -> dict[str, Record]:

@@ -78,6 +78,26 @@ async def process_batch(
     return len(result.commands)
 
 
+async def process_with_retries(
+    engine: Engine, producer: AIOKafkaProducer, store: Store, values: list[Any], attempts: int = 5
+) -> None:
+    """A batch that fails (an app or the database unavailable) is tried again with backoff,
+    holding its partitions meanwhile. If it still fails, the changes are not lost: the
+    reconciler's next poll finds every record whose content differs from its snapshot."""
+    for attempt in range(attempts):
+        try:
+            await process_batch(engine, producer, store, values)
+            return
+        except Exception:
+            log.exception(
+                "processing a batch of %d events failed (try %d)", len(values), attempt + 1
+            )
+            await asyncio.sleep(min(2**attempt, 30))
+    log.error(
+        "gave up on a batch of %d events; the reconciler will pick the changes up", len(values)
+    )
+
+
 def create_app(object_types: list[str]) -> faust.App:
     kafka = KafkaSettings()
     settings = ProcessorSettings()
@@ -107,7 +127,7 @@ def create_app(object_types: list[str]) -> faust.App:
             async for values in stream.take(
                 settings.processor_batch_size, settings.processor_batch_wait
             ):
-                await process_batch(engine, producer, store, values)
+                await process_with_retries(engine, producer, store, values)
 
         agent.__name__ = f"process_{object_type}"
         app.agent(topic, name=f"datasync.processor.{object_type}")(agent)

@@ -10,15 +10,16 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from schemas.commands import WriteCommand
+from schemas.commands import WriteCommand, WriteOp
 from schemas.events import ChangeEvent, ChangeKind, Side
 from schemas.objects import kind_of
-from schemas.settings import FieldMapping, SyncState
+from schemas.settings import FieldMapping, SideFilters, SyncState
 from services.connectors.base import Connector, Record
 from services.connectors.registry import Connectors
 from services.domain.decide import Decision, LinkState, decide
+from services.domain.fieldtypes import record_modified_at
 from services.domain.mapping import canonical, effective_mappings, side_fields, to_side
-from services.domain.matching import MATCH_FIELDS, match_key
+from services.domain.matching import MATCH_KEYS, match_fields
 from services.store.repository import Store, Sync
 
 log = logging.getLogger(__name__)
@@ -41,15 +42,38 @@ class _Item:
     mappings: list[FieldMapping]  # the sync's enabled mappings, worked out once per batch
     properties: dict[str, Any]
     link: LinkState | None = None
+    deleted_side: Side | None = None
     counterpart: dict[str, Any] | None = None
 
 
 def _latest(events: list[ChangeEvent]) -> list[ChangeEvent]:
-    """The last event of each record: earlier ones in the batch are superseded."""
+    """The last event of each record: earlier ones in the batch are superseded, except that a
+    request to resync the record is kept whatever arrives with it."""
     last: dict[tuple[str, str | None, str], ChangeEvent] = {}
     for event in events:
-        last[(event.side, event.connection_id, event.record_id)] = event
+        key = (event.side, event.connection_id, event.record_id)
+        earlier = last.get(key)
+        if earlier is not None and earlier.origin == "resync" and event.origin != "resync":
+            event = event.model_copy(update={"origin": "resync"})
+        last[key] = event
     return list(last.values())
+
+
+def _reason(item: _Item, op: WriteOp, target: Side) -> str:
+    """Why a write happens, in words for the audit trail."""
+    side, origin = item.event.side, item.event.origin
+    if op is WriteOp.CREATE:
+        if origin == "resync":
+            return f"resync: recreated in {target} the record deleted there"
+        return f"new {side} record: created in {target}"
+    first_sync = item.counterpart is not None
+    if op is WriteOp.LINK:
+        return "matched records already agree: linked"
+    if first_sync:
+        winner = item.sync.settings.conflict_winner
+        return f"first sync of a matched pair: {winner} wins conflicts, blanks are filled"
+    via = {"reconciler": " (found by the reconciler)", "retry": " (retried)"}.get(origin, "")
+    return f"changed in {side}{via}"
 
 
 class Engine:
@@ -80,21 +104,32 @@ class Engine:
         mappings = {cid: effective_mappings(object_type, s.settings) for cid, s in syncs.items()}
         items: list[_Item] = []
         for event in events:
-            if event.kind is ChangeKind.DELETE:
-                # Deletes are not propagated by default; the link keeps its snapshot.
-                result.stats["deletes_seen"] += 1
-                continue
             targets = [event.connection_id] if event.connection_id is not None else list(syncs)
-            for connection_id in targets:
-                if connection_id in syncs:
-                    items.append(
-                        _Item(
-                            event,
-                            syncs[connection_id],
-                            mappings[connection_id],
-                            event.properties or {},
-                        )
+            targets = [t for t in targets if t in syncs]
+            if event.kind is ChangeKind.DELETE:
+                # Deletes are not propagated by default: the link is marked, and "resync
+                # deleted records" recreates the record on this side later.
+                for connection_id in targets:
+                    await self.store.mark_deleted(
+                        connection_id, object_type, event.side, [event.record_id]
                     )
+                result.stats["deletes_marked"] += 1
+                continue
+            if event.kind is ChangeKind.MERGE and event.merged_ids:
+                for connection_id in targets:
+                    await self.store.repoint_merged(
+                        connection_id, object_type, event.record_id, event.merged_ids
+                    )
+                result.stats["merges"] += 1
+            for connection_id in targets:
+                items.append(
+                    _Item(
+                        event,
+                        syncs[connection_id],
+                        mappings[connection_id],
+                        event.properties or {},
+                    )
+                )
         if not items:
             return
         await self._load_records(object_type, items, result)
@@ -103,6 +138,10 @@ class Engine:
         exclusions: dict[tuple[str, Side], dict[str, str]] = defaultdict(dict)
         for item in items:
             decision = self._decide(object_type, item)
+            if item.deleted_side is not None and item.event.origin != "resync":
+                # The linked record was deleted there: nothing is written into that side until
+                # its deleted records are resynced.
+                decision.writes = [w for w in decision.writes if w.target is not item.deleted_side]
             if decision.excluded:
                 key = (item.sync.connection_id, item.event.side)
                 exclusions[key][item.event.record_id] = decision.excluded
@@ -125,7 +164,10 @@ class Engine:
                 wanted[(item.event.side, account)].append(item)
         for (side, account), group in wanted.items():
             # A HubSpot record may feed several connections, each mapping its own fields.
-            fields = sorted({f for item in group for f in side_fields(item.mappings, side)})
+            fields = sorted(
+                {f for item in group for f in side_fields(item.mappings, side)}
+                | set(match_fields(object_type, side))
+            )
             connector = await self._connector(side, account or group[0].sync.connection_id)
             records = await connector.read_batch(
                 object_type, sorted({i.event.record_id for i in group}), fields
@@ -143,11 +185,14 @@ class Engine:
         for item in items:
             groups[(item.sync.connection_id, item.event.side)].append(item)
         for (connection_id, side), group in groups.items():
-            links = await self.store.links_for(
+            links = await self.store.stored_links(
                 connection_id, object_type, side, [i.event.record_id for i in group]
             )
             for item in group:
-                item.link = links.get(item.event.record_id)
+                stored = links.get(item.event.record_id)
+                if stored is not None:
+                    item.link = stored.state
+                    item.deleted_side = stored.deleted_side
 
     async def _load_counterparts(self, object_type: str, items: list[_Item]) -> None:
         """Find the other side's record for pairs that never synced, and match records that
@@ -163,7 +208,7 @@ class Engine:
             elif (
                 (link is None or not link.paired)
                 and event.origin != "initial_sync"
-                and object_type in MATCH_FIELDS
+                and object_type in MATCH_KEYS
             ):
                 by_key[(item.sync.connection_id, event.side.other)].append(item)
         for (connection_id, other), group in by_id.items():
@@ -183,38 +228,45 @@ class Engine:
     async def _match(
         self, object_type: str, connection_id: str, other: Side, group: list[_Item]
     ) -> None:
-        keyed = {
-            key: item
-            for item in group
-            if (key := match_key(object_type, item.event.side, item.properties)) is not None
-        }
-        if not keyed:
-            return
-        mappings = group[0].mappings
-        field_name = MATCH_FIELDS[object_type][other]
+        """Look the records up on the other side by each match key in turn (contacts by
+        email; companies by domain, then name; products by SKU, then name)."""
         connector = await self._connector(other, connection_id)
-        found = await connector.find_by_match_key(
-            object_type, field_name, sorted(keyed), side_fields(mappings, other)
-        )
-        candidates: dict[str, list[Record]] = defaultdict(list)
-        for record in found:
-            key = match_key(object_type, other, record.properties)
-            if key is not None:
-                candidates[key].append(record)
-        already = await self.store.links_for(
-            connection_id, object_type, other, [r.id for r in found]
-        )
+        fields = side_fields(group[0].mappings, other)
+        pending = list(group)
         pairs = []
-        for key, item in keyed.items():
-            records = candidates.get(key, [])
-            # Two records with one key on the other side are a duplicate: no match, no copy.
-            if len(records) != 1 or (records[0].id in already and already[records[0].id].paired):
+        for key in MATCH_KEYS.get(object_type, ()):
+            keyed: dict[str, list[_Item]] = defaultdict(list)
+            for item in pending:
+                value = key.value(item.event.side, item.properties)
+                if value is not None:
+                    keyed[value].append(item)
+            if not keyed:
                 continue
-            record = records[0]
-            ids = {item.event.side: item.event.record_id, other: record.id}
-            pairs.append((ids[Side.HUBSPOT], ids[Side.APP]))
-            item.link = LinkState(hubspot_id=ids[Side.HUBSPOT], app_id=ids[Side.APP])
-            item.counterpart = record.properties
+            lookups = sorted({raw for value in keyed for raw in key.lookup_values(value)})
+            found = await connector.find_by_match_key(
+                object_type, key.fields[other], lookups, [*fields, key.fields[other]]
+            )
+            candidates: dict[str, list[Record]] = defaultdict(list)
+            for record in found:
+                value = key.value(other, record.properties)
+                if value is not None and record not in candidates[value]:
+                    candidates[value].append(record)
+            already = await self.store.links_for(
+                connection_id, object_type, other, [r.id for r in found]
+            )
+            for value, items in keyed.items():
+                records = candidates.get(value, [])
+                # Two records with one key (on either side) are a duplicate: no match, no copy.
+                if len(items) != 1 or len(records) != 1:
+                    continue
+                record, item = records[0], items[0]
+                if record.id in already and already[record.id].paired:
+                    continue
+                ids = {item.event.side: item.event.record_id, other: record.id}
+                pairs.append((ids[Side.HUBSPOT], ids[Side.APP]))
+                item.link = LinkState(hubspot_id=ids[Side.HUBSPOT], app_id=ids[Side.APP])
+                item.counterpart = record.properties
+                pending.remove(item)
         if pairs:
             await self.store.link_pairs(connection_id, object_type, pairs)
 
@@ -228,11 +280,33 @@ class Engine:
             if item.counterpart is not None
             else None
         )
+        if item.event.origin == "resync" and item.deleted_side is side.other:
+            # Recreate a record deleted on the other side: it synced before, so the rules that
+            # limit which records start syncing do not apply.
+            settings = settings.model_copy(
+                update={"only_with_email": False, "filters": SideFilters()}
+            )
+            return decide(
+                object_type, settings, side, values, None, None, item.properties, mappings=mappings
+            )
         link = item.link
         if link is None and item.event.counterpart_id is not None:
             ids = {side: item.event.record_id, side.other: item.event.counterpart_id}
             link = LinkState(hubspot_id=ids[Side.HUBSPOT], app_id=ids[Side.APP])
-        return decide(object_type, settings, side, values, link, counterpart, item.properties)
+        return decide(
+            object_type,
+            settings,
+            side,
+            values,
+            link,
+            counterpart,
+            item.properties,
+            mappings=mappings,
+            modified_at=record_modified_at(side, item.properties),
+            counterpart_modified_at=(
+                record_modified_at(side.other, item.counterpart) if item.counterpart else None
+            ),
+        )
 
     @staticmethod
     def _commands(object_type: str, item: _Item, decision: Decision) -> list[WriteCommand]:
@@ -258,6 +332,7 @@ class Engine:
                     synced=write.synced,
                     kind=kind_of(source_id),
                     caused_by=item.event.event_id,
+                    reason=_reason(item, write.op, write.target),
                 )
             )
         return commands

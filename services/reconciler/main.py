@@ -18,6 +18,7 @@ from services.connectors.registry import Connectors
 from services.logs import setup_logging
 from services.reconciler.initial_sync import Publish, run_initial_sync
 from services.reconciler.poll import poll_side
+from services.reconciler.retries import publish_resyncs, publish_retries
 from services.store.repository import Store
 
 log = logging.getLogger("datasync.reconciler")
@@ -56,6 +57,8 @@ async def loop(object_types: list[str], stop: asyncio.Event) -> None:
                         sync.object_type,
                         exc,
                     )
+            await publish_resyncs(store, publish)
+            await publish_retries(store, publish)
             if time.monotonic() - last_poll >= settings.reconcile_interval_seconds:
                 last_poll = time.monotonic()
                 await poll_all(store, connectors, publish, object_types)

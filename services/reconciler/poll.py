@@ -22,7 +22,6 @@ async def poll_side(
     since = datetime.fromisoformat(mark) if mark else datetime.now(UTC) - timedelta(hours=1)
     fields = side_fields(effective_mappings(obj, sync.settings), side)
     started = datetime.now(UTC)
-    newest = since
     published = 0
     async for page in connector.list_records(obj, fields, since=since):
         events = [
@@ -39,11 +38,8 @@ async def poll_side(
         ]
         await publish(events)
         published += len(events)
-        for r in page:
-            if r.modified_at is not None and r.modified_at > newest:
-                newest = r.modified_at
-    # Never move past now minus skew: a change stamped a moment ago may still be committing.
-    await store.set_watermark(
-        cid, obj, side, max(since, min(newest, started - CLOCK_SKEW)).isoformat()
-    )
+    # Everything modified since `since` up to when the read began has been seen. The next poll
+    # starts a little before that moment: the app's clock may lag ours, and a change stamped
+    # just before the read may still have been committing.
+    await store.set_watermark(cid, obj, side, max(since, started - CLOCK_SKEW).isoformat())
     return published

@@ -6,24 +6,32 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from schemas.api import (
+    AuditOut,
     ConnectionIn,
     ConnectionOut,
     HealthOut,
     HubSpotAccountIn,
     HubSpotAccountOut,
     ObjectHealth,
+    ResyncIn,
+    ResyncOut,
     SyncOut,
 )
+from schemas.events import Side
 from schemas.objects import OBJECT_TYPES
 from schemas.settings import SyncSettings, SyncState
 from services.config import IngestSettings
 from services.connectors.dynamics import ENTITIES, DynamicsConnector
 from services.connectors.errors import ConnectorError
 from services.connectors.hubspot import HubSpotConnector
+from services.domain.dry_run import dry_run
+from services.domain.mapping import effective_mappings, side_fields
+from services.domain.matching import match_fields
+from services.domain.validation import validate_settings, with_field_types
 from services.status_api.auth import TokenCheck
 from services.store.repository import Connection, HubSpotAccount, Store, Sync
 from services.web import ApiError, install_error_handlers
@@ -181,10 +189,67 @@ def create_app(
         await store.delete_connection(cid)
         return Response(status_code=204)
 
+    async def hubspot_types(obj: str) -> dict[str, str]:
+        """HubSpot's property types of the object, for checking custom mappings."""
+        account = await store.get_hubspot()
+        if account is None:
+            return {}
+        connector = HubSpotConnector(account.base_url, account.access_token, max_attempts=2)
+        try:
+            return await connector.property_types(obj)
+        except ConnectorError as exc:
+            raise ApiError(
+                422, "hubspot_unreachable", f"could not read HubSpot's properties: {exc}"
+            ) from None
+        finally:
+            await connector.aclose()
+
     @app.put("/v1/connections/{cid}/syncs/{obj}", response_model=SyncOut)
     async def put_sync(cid: str, obj: str, body: SyncSettings, _: Write) -> SyncOut:
+        """Create or edit an object sync's settings. Mappings between incompatible types,
+        ambiguous value mappings and filters on unknown fields are refused with 422."""
         await connection_or_404(cid)
-        return _sync_out(await store.put_sync(cid, object_or_404(obj), body))
+        object_or_404(obj)
+        types = await hubspot_types(obj)
+        problems = validate_settings(obj, body, types, {})
+        if problems:
+            raise ApiError(
+                422,
+                "invalid_settings",
+                "; ".join(f"{p.path}: {p.message}" for p in problems[:3]),
+                problems=[p.as_dict() for p in problems],
+            )
+        return _sync_out(await store.put_sync(cid, obj, with_field_types(body, types, {})))
+
+    @app.post("/v1/connections/{cid}/syncs/{obj}/dry-run")
+    async def dry_run_sync(cid: str, obj: str, _: Write) -> dict[str, Any]:
+        """What "save and sync" would do with the saved settings — records matched, created
+        and updated on each side, excluded and why, duplicates — without writing anything.
+        Reads both sides in full."""
+        sync = await sync_or_404(cid, obj)
+        conn = await connection_or_404(cid)
+        account = await store.get_hubspot()
+        if account is None:
+            raise ApiError(409, "no_hubspot_account", "set up the HubSpot account first")
+        hubspot = HubSpotConnector(account.base_url, account.access_token)
+        app_connector = DynamicsConnector(conn.base_url, conn.credentials["access_token"])
+        mappings = effective_mappings(obj, sync.settings)
+        try:
+            records = {}
+            for side, connector in ((Side.HUBSPOT, hubspot), (Side.APP, app_connector)):
+                fields = sorted({*side_fields(mappings, side), *match_fields(obj, side)})
+                records[side] = [
+                    (r.id, r.properties)
+                    async for page in connector.list_records(obj, fields)
+                    for r in page
+                ]
+        except ConnectorError as exc:
+            raise ApiError(502, "app_unreachable", f"reading the records failed: {exc}") from None
+        finally:
+            await hubspot.aclose()
+            await app_connector.aclose()
+        report = dry_run(obj, sync.settings, records[Side.HUBSPOT], records[Side.APP])
+        return report.as_dict()
 
     @app.get("/v1/connections/{cid}/syncs/{obj}", response_model=SyncOut)
     async def get_sync(cid: str, obj: str, _: Read) -> SyncOut:
@@ -218,6 +283,46 @@ def create_app(
         await store.delete_sync(cid, obj)
         return Response(status_code=204)
 
+    @app.post(
+        "/v1/connections/{cid}/syncs/{obj}/resync-deleted",
+        status_code=202,
+        response_model=ResyncOut,
+    )
+    async def resync_deleted(cid: str, obj: str, body: ResyncIn, _: Write) -> ResyncOut:
+        """Recreate, on the chosen side, the records that were deleted there."""
+        await sync_or_404(cid, obj)
+        return ResyncOut(requested=await store.request_resync(cid, obj, Side(body.into)))
+
+    @app.get("/v1/connections/{cid}/audit", response_model=list[AuditOut])
+    async def audit(
+        cid: str,
+        _: Read,
+        object: str | None = None,
+        record: str | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> list[AuditOut]:
+        """Every change datasync applied, newest first: record, field, old and new value, and
+        the rule that decided it."""
+        await connection_or_404(cid)
+        if object is not None:
+            object_or_404(object)
+        rows = await store.audit_trail(cid, object, record, limit)
+        return [
+            AuditOut(
+                at=r["at"],
+                object=r["object_type"],
+                hubspot_id=r["hubspot_id"],
+                app_id=r["app_id"],
+                target=r["target"],
+                op=r["op"],
+                field=r["field"],
+                old_value=r["old_value"],
+                new_value=r["new_value"],
+                reason=r["reason"],
+            )
+            for r in rows
+        ]
+
     @app.get("/v1/connections/{cid}/health", response_model=HealthOut)
     async def health(cid: str, _: Read) -> HealthOut:
         await connection_or_404(cid)
@@ -234,6 +339,7 @@ def create_app(
                 failing=c.get("failing", 0),
                 excluded=c.get("excluded", 0),
                 pending=c.get("pending", 0),
+                deleted=c.get("deleted", 0),
                 initial_sync=sync.progress,
                 last_change_synced_at=last.get(sync.object_type),
             )

@@ -10,7 +10,7 @@ import asyncpg
 
 from schemas.events import Side
 from schemas.settings import SyncSettings, SyncState
-from services.domain.decide import LinkState
+from services.store.links import LinkQueries
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -49,34 +49,9 @@ class Sync:
     updated_at: datetime
 
 
-@dataclass(frozen=True)
-class LinkOutcome:
-    """A write's result as the store records it, keyed by the source record."""
+class Store(LinkQueries):
+    """Every query, over one connection pool; link queries live in `links.py`."""
 
-    connection_id: str
-    object_type: str
-    hubspot_id: str | None
-    app_id: str | None
-    status: str  # in_sync | failing
-    synced: dict[str, Any] | None
-    error_category: str | None = None
-    error_message: str | None = None
-
-
-_SIDE_COLUMN = {Side.HUBSPOT: "hubspot_id", Side.APP: "app_id"}
-
-
-def _link(row: asyncpg.Record) -> LinkState:
-    return LinkState(
-        hubspot_id=row["hubspot_id"],
-        app_id=row["app_id"],
-        hubspot_values=row["hubspot_values"],
-        app_values=row["app_values"],
-        status=row["status"],
-    )
-
-
-class Store:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
@@ -221,110 +196,6 @@ class Store:
                 object_type,
             )
         return bool(result.endswith(" 1"))
-
-    # Links ----------------------------------------------------------------------------------
-
-    async def links_for(
-        self, connection_id: str, object_type: str, side: Side, ids: list[str]
-    ) -> dict[str, LinkState]:
-        column = _SIDE_COLUMN[side]
-        rows = await self.pool.fetch(
-            f"SELECT * FROM links WHERE connection_id = $1 AND object_type = $2"
-            f" AND {column} = ANY($3::text[])",
-            connection_id,
-            object_type,
-            ids,
-        )
-        return {r[column]: _link(r) for r in rows}
-
-    async def link_pairs(
-        self, connection_id: str, object_type: str, pairs: list[tuple[str, str]]
-    ) -> None:
-        """Record matched pairs that have not synced yet; pairs already known are kept."""
-        await self.pool.executemany(
-            "INSERT INTO links (connection_id, object_type, hubspot_id, app_id, status)"
-            " VALUES ($1, $2, $3, $4, 'pending') ON CONFLICT DO NOTHING",
-            [(connection_id, object_type, h, a) for h, a in pairs],
-        )
-
-    async def record_exclusions(
-        self, connection_id: str, object_type: str, side: Side, reasons: dict[str, str]
-    ) -> None:
-        column = _SIDE_COLUMN[side]
-        await self.pool.executemany(
-            f"INSERT INTO links (connection_id, object_type, {column}, status, error_message)"
-            f" VALUES ($1, $2, $3, 'excluded', $4) ON CONFLICT (connection_id, object_type,"
-            f" {column}) DO UPDATE SET status = 'excluded', error_message = $4, updated_at = now()"
-            f" WHERE links.status = 'excluded'",
-            [(connection_id, object_type, rid, reason) for rid, reason in reasons.items()],
-        )
-
-    async def apply_outcomes(self, outcomes: list[LinkOutcome]) -> None:
-        """Store write outcomes: links, both sides' snapshots, status and error, at once."""
-        async with self.pool.acquire() as conn, conn.transaction():
-            for o in outcomes:
-                await self._apply_outcome(conn, o)
-
-    @staticmethod
-    async def _apply_outcome(conn: asyncpg.Connection, o: LinkOutcome) -> None:
-        row = await conn.fetchrow(
-            "SELECT id FROM links WHERE connection_id = $1 AND object_type = $2"
-            " AND ((hubspot_id = $3) OR (app_id = $4)) ORDER BY (hubspot_id IS NOT NULL"
-            " AND app_id IS NOT NULL) DESC LIMIT 1 FOR UPDATE",
-            o.connection_id,
-            o.object_type,
-            o.hubspot_id,
-            o.app_id,
-        )
-        synced = o.synced or {}
-        if row is None:
-            await conn.execute(
-                "INSERT INTO links (connection_id, object_type, hubspot_id, app_id, status,"
-                " hubspot_values, app_values, error_category, error_message, last_synced_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8,"
-                " CASE WHEN $5 = 'in_sync' THEN now() END)",
-                o.connection_id,
-                o.object_type,
-                o.hubspot_id,
-                o.app_id,
-                o.status,
-                synced if o.status == "in_sync" else None,
-                o.error_category,
-                o.error_message,
-            )
-            return
-        if o.status == "in_sync":
-            await conn.execute(
-                "UPDATE links SET hubspot_id = COALESCE($2, hubspot_id),"
-                " app_id = COALESCE($3, app_id), status = 'in_sync',"
-                " hubspot_values = COALESCE(hubspot_values, '{}'::jsonb) || $4::jsonb,"
-                " app_values = COALESCE(app_values, '{}'::jsonb) || $4::jsonb,"
-                " error_category = NULL, error_message = NULL, last_synced_at = now(),"
-                " updated_at = now() WHERE id = $1",
-                row["id"],
-                o.hubspot_id,
-                o.app_id,
-                synced,
-            )
-        else:
-            await conn.execute(
-                "UPDATE links SET status = 'failing', error_category = $2, error_message = $3,"
-                " updated_at = now() WHERE id = $1",
-                row["id"],
-                o.error_category,
-                o.error_message,
-            )
-
-    async def status_counts(self, connection_id: str) -> dict[str, dict[str, int]]:
-        rows = await self.pool.fetch(
-            "SELECT object_type, status, count(*) AS n FROM links WHERE connection_id = $1"
-            " GROUP BY object_type, status",
-            connection_id,
-        )
-        counts: dict[str, dict[str, int]] = {}
-        for r in rows:
-            counts.setdefault(r["object_type"], {})[r["status"]] = r["n"]
-        return counts
 
     async def last_synced(self, connection_id: str) -> dict[str, datetime]:
         rows = await self.pool.fetch(

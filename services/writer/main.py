@@ -31,7 +31,7 @@ async def consume(object_type: str, target: Side, store: Store, stop: asyncio.Ev
         kafka, f"datasync-writer-{target}-{object_type}", topics.writes(object_type, target)
     )
     producer = bus.producer(kafka)
-    writer = Writer(store, Connectors(store), target)
+    writer = Writer(store, Connectors(store), target, settings.retry_base_seconds)
     await consumer.start()
     await producer.start()
     try:
@@ -48,7 +48,15 @@ async def consume(object_type: str, target: Side, store: Store, stop: asyncio.Ev
                     log.error("dead-lettering an unparseable write command: %s", exc.errors()[:1])
                     await producer.send_and_wait(topics.DEAD_LETTER, message.value or b"")
                     await store.add_dead_letter("writer", message.value or b"", str(exc)[:2000])
-            outcomes = await writer.write(commands)
+            try:
+                outcomes = await writer.write(commands)
+            except Exception:
+                # Nothing of this batch is committed: go back to its start and try it again.
+                log.exception("writing a batch to %s failed; retrying it", target)
+                for partition, batch in batches.items():
+                    consumer.seek(partition, batch[0].offset)
+                await asyncio.sleep(1.0)
+                continue
             failed = sum(1 for o in outcomes if o.status != "in_sync")
             log.info("wrote %d commands to %s (%d failing)", len(outcomes), target, failed)
             await consumer.commit()

@@ -1,16 +1,21 @@
 """The writer: turns a batch of write commands into the target's batch API calls and stores
-every outcome (links, snapshots, errors) before the offsets behind them are committed."""
+every outcome (links, snapshots, errors, the audit trail) before the offsets behind them
+are committed."""
 
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import timedelta
 
 from schemas.commands import WriteCommand, WriteOp
 from schemas.events import Side
 from schemas.settings import SyncState
-from services.connectors.base import WriteRequest
+from services.connectors.base import WriteRequest, WriteResult
+from services.connectors.errors import Action, Category
 from services.connectors.registry import Connectors
-from services.store.repository import LinkOutcome, Store
+from services.domain.decide import LinkState
+from services.store.links import AuditEntry, LinkOutcome, StoredLink
+from services.store.repository import Store
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +42,34 @@ def collapse(commands: list[WriteCommand]) -> list[WriteCommand]:
                 "target_id": command.target_id or earlier.target_id,
                 "properties": earlier.properties | command.properties,
                 "synced": earlier.synced | command.synced,
+                "reason": command.reason or earlier.reason,
             }
         )
     return list(merged.values())
+
+
+def audit_entries(
+    command: WriteCommand, op: WriteOp, target: Side, link: LinkState | None
+) -> list[AuditEntry]:
+    """The fields a landed write changed on the target: name, old value, new value."""
+    if op is WriteOp.LINK:
+        return [AuditEntry(None, None, None)]
+    before = (link.snapshot(target) if link else None) or {}
+    entries = []
+    for key, new in command.synced.items():
+        name = key.split(":", 1)[0 if target is Side.HUBSPOT else 1]
+        if name in command.properties and (op is WriteOp.CREATE or before.get(key) != new):
+            entries.append(AuditEntry(name, before.get(key), new))
+    return entries
+
+
+def retry_after(result: WriteResult, attempts: int, base_seconds: float) -> timedelta:
+    """Rate limits and outages clear by themselves: try again soon. Other failures wait
+    `base_seconds`, doubling with each attempt, up to an hour."""
+    error = result.error
+    if error is not None and error.action in (Action.RATE_LIMITED, Action.RETRY):
+        return timedelta(seconds=max(error.wait_seconds, min(base_seconds, 5.0)))
+    return timedelta(seconds=min(base_seconds * 2 ** max(attempts - 1, 0), 3600.0))
 
 
 @dataclass
@@ -47,6 +77,7 @@ class Writer:
     store: Store
     connectors: Connectors
     target: Side
+    retry_base_seconds: float = 30.0
 
     async def write(self, commands: list[WriteCommand]) -> list[LinkOutcome]:
         live = await self._writable(commands)
@@ -73,24 +104,32 @@ class Writer:
         self, connection_id: str, object_type: str, commands: list[WriteCommand]
     ) -> list[LinkOutcome]:
         source = self.target.other
-        # Idempotent creates: a create whose source record is linked already (a redelivery,
-        # or a second event racing the first) becomes an update of the linked record.
-        links = await self.store.links_for(
+        links = await self.store.stored_links(
             connection_id, object_type, source, [c.source_id for c in commands]
         )
         requests: list[WriteRequest] = []
+        ops: dict[str, WriteOp] = {}
         for command in commands:
-            link = links.get(command.source_id)
-            target_id = command.target_id or (link.record_id(self.target) if link else None)
+            stored = links.get(command.source_id)
+            gone = stored is not None and stored.deleted_side is self.target
+            known = stored.state.record_id(self.target) if stored and not gone else None
+            target_id = command.target_id if not gone else None
+            target_id = target_id or known
             op = command.op
+            # Idempotent creates: a create whose source record is linked already (a
+            # redelivery, or a second event racing the first) updates the linked record.
             if op is WriteOp.CREATE and target_id is not None:
                 op = WriteOp.UPDATE
-            if op is WriteOp.LINK:
-                continue
-            requests.append(
-                WriteRequest(command.command_id, op, target_id, command.properties, command.kind)
-            )
-        results = {}
+            if op is WriteOp.UPDATE and target_id is None:
+                op = WriteOp.CREATE  # the linked record was deleted and is being resynced
+            ops[command.command_id] = op
+            if op is not WriteOp.LINK:
+                requests.append(
+                    WriteRequest(
+                        command.command_id, op, target_id, command.properties, command.kind
+                    )
+                )
+        results: dict[str, WriteResult] = {}
         if requests:
             connector = (
                 await self.connectors.hubspot()
@@ -98,43 +137,63 @@ class Writer:
                 else await self.connectors.app(connection_id)
             )
             results = {r.ref: r for r in await connector.write_batch(object_type, requests)}
-        outcomes = []
-        for command in commands:
-            result = results.get(command.command_id)
-            link = links.get(command.source_id)
-            target_id = (result.record_id if result else None) or command.target_id
-            if target_id is None and link is not None:
-                target_id = link.record_id(self.target)
-            ids = {source: command.source_id, self.target: target_id}
-            if result is None or result.ok:
-                outcomes.append(
-                    LinkOutcome(
-                        connection_id,
-                        object_type,
-                        ids[Side.HUBSPOT],
-                        ids[Side.APP],
-                        "in_sync",
-                        command.synced,
-                    )
-                )
-            else:
-                assert result.error is not None
-                log.warning(
-                    "write failed for %s %s: %s",
-                    object_type,
-                    command.source_id,
-                    result.error.message,
-                )
-                outcomes.append(
-                    LinkOutcome(
-                        connection_id,
-                        object_type,
-                        ids[Side.HUBSPOT],
-                        ids[Side.APP],
-                        "failing",
-                        None,
-                        result.error.category.value,
-                        result.error.message,
-                    )
-                )
-        return outcomes
+        return [
+            self._outcome(connection_id, object_type, c, ops[c.command_id], results, links)
+            for c in commands
+        ]
+
+    def _outcome(
+        self,
+        connection_id: str,
+        object_type: str,
+        command: WriteCommand,
+        op: WriteOp,
+        results: dict[str, WriteResult],
+        links: dict[str, StoredLink],
+    ) -> LinkOutcome:
+        source = self.target.other
+        result = results.get(command.command_id)
+        stored = links.get(command.source_id)
+        link = stored.state if stored else None
+        target_id = (result.record_id if result else None) or command.target_id
+        if target_id is None and link is not None:
+            target_id = link.record_id(self.target)
+        ids = {source: command.source_id, self.target: target_id}
+        common = {
+            "target": self.target,
+            "op": op.value,
+            "reason": command.reason or op.value,
+            "command_id": command.command_id,
+        }
+        if result is None or result.ok:
+            return LinkOutcome(
+                connection_id,
+                object_type,
+                ids[Side.HUBSPOT],
+                ids[Side.APP],
+                "in_sync",
+                command.synced,
+                audit=audit_entries(command, op, self.target, link),
+                **common,  # type: ignore[arg-type]
+            )
+        error = result.error
+        assert error is not None
+        log.warning("write failed for %s %s: %s", object_type, command.source_id, error.message)
+        # An update whose target is gone: the record was deleted on the target side.
+        status = (
+            "deleted"
+            if op is WriteOp.UPDATE and error.category is Category.NOT_FOUND
+            else "failing"
+        )
+        return LinkOutcome(
+            connection_id,
+            object_type,
+            ids[Side.HUBSPOT],
+            ids[Side.APP],
+            status,
+            None,
+            error.category.value,
+            error.message,
+            retry_after(result, (stored.attempts if stored else 0) + 1, self.retry_base_seconds),
+            **common,  # type: ignore[arg-type]
+        )

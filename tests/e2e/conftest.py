@@ -6,4 +6,4 @@ import pytest
 
 @pytest.fixture(scope="session")
 def datasync_stack_env() -> dict[str, str]:
-    return {"DATASYNC_RECONCILE_INTERVAL_SECONDS": "2"}
+    return {"DATASYNC_RECONCILE_INTERVAL_SECONDS": "2", "DATASYNC_RETRY_BASE_SECONDS": "1"}

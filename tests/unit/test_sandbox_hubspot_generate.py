@@ -1,6 +1,5 @@
 """`/_sandbox/generate` fills the HubSpot sandbox from the shared seed-data generator."""
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -123,16 +122,13 @@ async def test_refs_become_associations_with_the_primary_company_labelled(
         assert primary == [record.primary_company]
 
 
-async def test_a_large_dataset_answers_counts_only_and_is_quick_without_webhooks_or_requests(
+async def test_a_large_dataset_answers_counts_only_without_webhooks_or_requests(
     hubspot: httpx.AsyncClient,
 ) -> None:
     await hubspot.put("/_sandbox/webhook", json={"url": "http://127.0.0.1:9/hooks"})
-    started = time.monotonic()
     body = await generate(hubspot, {"contacts": 100_000, "companies": 20_000}, seed=3)
-    elapsed = time.monotonic() - started
     assert "ids" not in body
     assert body["created"]["contacts"] > 70_000
-    assert elapsed < 6.0
     counters = (await hubspot.get("/_sandbox/counters")).json()
     assert (counters["requests"], counters["writes"]) == ({}, 0)
     assert counters["webhooks"]["pending"] == 0

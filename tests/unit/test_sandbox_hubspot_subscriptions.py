@@ -64,8 +64,13 @@ async def create(hubspot: httpx.AsyncClient, object_type: str, **properties: Any
     return record_id
 
 
-async def quiet(receiver: Receiver) -> list[dict[str, Any]]:
-    await asyncio.sleep(0.15)
+async def quiet(receiver: Receiver, hubspot: httpx.AsyncClient) -> list[dict[str, Any]]:
+    """Every event delivered once the sandbox has nothing left to deliver."""
+    async with asyncio.timeout(10):
+        pending = True
+        while pending:
+            await asyncio.sleep(0.02)
+            pending = (await hubspot.get("/_sandbox/counters")).json()["webhooks"]["pending"]
     return receiver.events()
 
 
@@ -158,7 +163,7 @@ async def test_nothing_is_delivered_without_subscriptions_once_the_api_sets_the_
 ) -> None:
     await configure(hubspot, receiver.url)
     await create(hubspot, "contacts", email="ada@example.com")
-    assert await quiet(receiver) == []
+    assert await quiet(receiver, hubspot) == []
 
 
 async def test_only_active_subscriptions_deliver_under_their_own_ids(
@@ -169,7 +174,7 @@ async def test_only_active_subscriptions_deliver_under_their_own_ids(
     await subscribe(hubspot, "contact.deletion", active=False)
     record_id = await create(hubspot, "contacts", email="ada@example.com")
     await hubspot.delete(f"{CONTACTS}/{record_id}", headers=AUTH)
-    (event,) = await quiet(receiver)
+    (event,) = await quiet(receiver, hubspot)
     assert event["subscriptionType"] == "contact.creation"
     assert event["subscriptionId"] == int(creation["id"])
 
@@ -185,7 +190,7 @@ async def test_property_changes_are_delivered_only_for_the_subscribed_property(
         json={"properties": {"firstname": "Ada", "lastname": "Lovelace"}},
         headers=AUTH,
     )
-    (event,) = await quiet(receiver)
+    (event,) = await quiet(receiver, hubspot)
     assert (event["propertyName"], event["propertyValue"]) == ("firstname", "Ada")
 
 
@@ -196,7 +201,7 @@ async def test_generic_object_subscriptions_carry_the_object_type_id(
     await subscribe(hubspot, "object.creation", objectTypeId="0-27")
     task = await create(hubspot, "tasks", hs_task_subject="Call back")
     await create(hubspot, "notes", hs_note_body="Not subscribed")
-    (event,) = await quiet(receiver)
+    (event,) = await quiet(receiver, hubspot)
     assert (event["subscriptionType"], event["objectTypeId"]) == ("object.creation", "0-27")
     assert event["objectId"] == int(task)
 
@@ -251,5 +256,5 @@ async def test_the_sandbox_shortcut_delivers_everything_until_the_app_subscribes
     await subscribe(hubspot, "company.creation")
     await create(hubspot, "contacts", email="bob@example.com")
     await create(hubspot, "companies", name="Acme")
-    events = await quiet(receiver)
+    events = await quiet(receiver, hubspot)
     assert [e["subscriptionType"] for e in events] == ["contact.creation", "company.creation"]

@@ -59,6 +59,8 @@ async def _serve(
             raise ODataError.throttled(
                 limits.requests_per_window, int(limits.window_seconds), fault.retry_after
             )
+        if fault.status == 400:
+            raise ODataError(400, "0x80040203", "Invalid argument.")
         if fault.status is not None:
             raise ODataError.server_error(fault.status)
     retry_after = sandbox.admit(org_name)

@@ -24,7 +24,11 @@ class LimitsBody(BaseModel):
 
 
 class FaultBody(BaseModel):
-    status: int | None = Field(None, description="429 or a 5xx; omit to only delay requests")
+    status: int | None = Field(
+        None,
+        description="429, a 5xx, or 400 (a refused record, as for an invalid argument); "
+        "omit to only delay requests",
+    )
     count: int = Field(1, ge=1, description="How many matching requests it applies to")
     org: str | None = Field(None, description="Only requests to this organisation")
     path_prefix: str | None = Field(
@@ -37,8 +41,12 @@ class FaultBody(BaseModel):
 
     @model_validator(mode="after")
     def check_status(self) -> Self:
-        if self.status is not None and self.status != 429 and not 500 <= self.status <= 599:
-            raise ValueError("status must be 429 or a 5xx")
+        if (
+            self.status is not None
+            and self.status not in (400, 429)
+            and not 500 <= self.status <= 599
+        ):
+            raise ValueError("status must be 400, 429 or a 5xx")
         if self.status is None and not self.delay_seconds:
             raise ValueError("give a status, a delay, or both")
         return self

@@ -118,6 +118,7 @@ async def _gate(request: Request, call_next: Handler) -> Response:
         return await call_next(request)
     decision = sandbox.limiter.admit(token, is_search)
     if not decision.allowed:
+        sandbox.counters.throttled += 1
         body = errors.rate_limited(decision.policy or TEN_SECONDLY)
         return JSONResponse(body, status_code=429, headers=decision.headers)
     response = await call_next(request)

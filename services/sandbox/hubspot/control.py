@@ -16,7 +16,8 @@
   proceed after the delay); `DELETE /_sandbox/faults` drops pending faults.
 - `GET|DELETE /_sandbox/counters`: requests per "METHOD /route/template" (the object type filled
   in, e.g. "POST /crm/v3/objects/contacts/batch/create"), successful writes and the records they
-  touched, and webhook delivery figures (events delivered, abandoned and pending; failed POSTs).
+  touched, requests refused by a rate limit (`throttled`), and webhook delivery figures (events
+  delivered, abandoned and pending; failed POSTs).
 Requests made with `X-Sandbox-Actor: user` stand for a person in HubSpot's UI: they are not
 counted, rate limited or faulted.
 """
@@ -203,6 +204,7 @@ async def counters(request: Request) -> dict[str, Any]:
         "requests": dict(sandbox.counters.requests),
         "writes": sandbox.counters.writes,
         "records_written": sandbox.counters.records_written,
+        "throttled": sandbox.counters.throttled,
         "webhooks": {
             "delivered": hooks.delivered,
             "failed_attempts": hooks.failed_attempts,

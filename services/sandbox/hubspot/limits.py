@@ -137,6 +137,7 @@ class Counters:
     requests: Counter[str] = field(default_factory=Counter)
     writes: int = 0  # successful create / update / archive requests, single or batch
     records_written: int = 0  # records those requests created, changed or archived
+    throttled: int = 0  # requests refused with a 429 because a rate limit ran out
 
     def count_write(self, records: int) -> None:
         if records:
@@ -147,3 +148,4 @@ class Counters:
         self.requests.clear()
         self.writes = 0
         self.records_written = 0
+        self.throttled = 0

@@ -1,0 +1,473 @@
+"""The initial sync of N contacts per side, half of them on both sides, through the whole stack.
+
+The stack (`services.devstack.stack.Stack`, embedded broker and PostgreSQL, every service, both
+sandboxes with their default request budgets) starts on free ports. Each sandbox is seeded
+with N contacts; the first N/2 share their email with one on the other side, and of those a
+quarter differ in jobtitle (HubSpot wins: an update in the app), a quarter lack the phone in
+HubSpot (filled from the app: an update in HubSpot), and the rest agree on every field; with
+`--both-ways` that last quarter differs both ways (an update on each side). A HubSpot account, a Dynamics connection and a two-way contacts sync are set up
+through the control API and started; the clock runs from the start until health counts every
+one of the 3N/2 entities in sync.
+
+Measured against what the budgets and batch sizes allow:
+- API calls per side (the sandboxes' counters) against the minimum: HubSpot reads N/100 list
+  pages, creates the app-only half in batches of 100, updates the pairs it must in batches of
+  100; Dynamics reads pages of 5,000 and writes `$batch`es of 1,000.
+- wall time against the time HubSpot's budget (100 requests per rolling 10 s) needs for its
+  minimum calls, the larger of the two sides' such bounds.
+- 429s the sandboxes answered, and duplicates the sync created (records per email on each
+  side afterwards; none were seeded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+from _common import BenchError, Tail, save_results, say, table
+
+from services.config import ReconcilerSettings, SandboxSettings, StackSettings
+from services.devstack.stack import Stack
+from services.devstack.supervisor import free_ports
+
+ORG = "demo"
+SEED_CHUNK = 10_000
+HUBSPOT_PAGE, HUBSPOT_BATCH, HUBSPOT_BUDGET, HUBSPOT_WINDOW = 100, 100, 100, 10.0
+DYNAMICS_PAGE, DYNAMICS_BATCH, DYNAMICS_BUDGET, DYNAMICS_WINDOW = 5000, 1000, 6000, 300.0
+STALL_LIMIT = 180.0  # seconds without progress before the run is declared stuck
+USER = {"X-Sandbox-Actor": "user"}  # the HubSpot sandbox neither counts nor limits a person
+
+
+# The seeded world -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class World:
+    per_side: int
+    shared: int
+    both_ways: bool = False  # pairs with i % 4 == 3 need an update on each side
+
+    def _kind(self, i: int) -> int:
+        """0: the pair agrees, 1: the app is updated, 2: HubSpot is, 3: both are."""
+        kind = i % 4
+        return kind if kind != 3 or self.both_ways else 0
+
+    @property
+    def only(self) -> int:
+        return self.per_side - self.shared
+
+    @property
+    def entities(self) -> int:
+        return 2 * self.per_side - self.shared
+
+    def hubspot_updates(self) -> int:
+        return sum(1 for i in range(self.shared) if self._kind(i) in (2, 3))
+
+    def app_updates(self) -> int:
+        return sum(1 for i in range(self.shared) if self._kind(i) in (1, 3))
+
+    def hubspot(self, i: int) -> dict[str, str]:
+        if i >= self.shared:
+            return _person(i, f"hubspot{i}@bench.example", "Engineer", phone=True)
+        kind = self._kind(i)
+        jobtitle = "Manager" if kind in (1, 3) else "Engineer"
+        return _person(i, f"shared{i}@bench.example", jobtitle, phone=kind in (0, 1))
+
+    def app(self, i: int) -> dict[str, str]:
+        if i >= self.shared:
+            person = _person(i, f"app{i}@bench.example", "Engineer", phone=True)
+        else:
+            person = _person(i, f"shared{i}@bench.example", "Engineer", phone=True)
+        return {
+            "emailaddress1": person["email"],
+            "firstname": person["firstname"],
+            "lastname": person["lastname"],
+            "jobtitle": person["jobtitle"],
+            "telephone1": person["phone"],
+        }
+
+
+def _person(i: int, email: str, jobtitle: str, phone: bool) -> dict[str, str]:
+    person = {"email": email, "firstname": f"First{i}", "lastname": f"Last{i}"}
+    person["jobtitle"] = jobtitle
+    person["phone"] = f"+1555{i:07d}" if phone else ""
+    return {k: v for k, v in person.items() if v or k == "phone"}
+
+
+# The minimum -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Minimum:
+    reads: int
+    creates: int
+    updates: int
+    budget: int
+    window: float
+
+    @property
+    def calls(self) -> int:
+        return self.reads + self.creates + self.updates
+
+    @property
+    def seconds(self) -> float:
+        """A rolling window lets `budget` calls go at once, then `budget` per window."""
+        return max(0, self.calls - self.budget) * self.window / self.budget
+
+
+def minimum(world: World) -> dict[str, Minimum]:
+    up = math.ceil
+    return {
+        "hubspot": Minimum(
+            up(world.per_side / HUBSPOT_PAGE),
+            up(world.only / HUBSPOT_BATCH),
+            up(world.hubspot_updates() / HUBSPOT_BATCH),
+            HUBSPOT_BUDGET,
+            HUBSPOT_WINDOW,
+        ),
+        "dynamics": Minimum(
+            up(world.per_side / DYNAMICS_PAGE),
+            up(world.only / DYNAMICS_BATCH),
+            up(world.app_updates() / DYNAMICS_BATCH),
+            DYNAMICS_BUDGET,
+            DYNAMICS_WINDOW,
+        ),
+    }
+
+
+# Running it -----------------------------------------------------------------------------------
+
+
+async def seed(stack: Stack, world: World) -> None:
+    async with httpx.AsyncClient(timeout=300) as http:
+        for start in range(0, world.per_side, SEED_CHUNK):
+            indices = range(start, min(start + SEED_CHUNK, world.per_side))
+            hubspot, dynamics = await asyncio.gather(
+                http.post(
+                    f"{stack.hubspot_url}/_sandbox/seed",
+                    json={"contacts": [world.hubspot(i) for i in indices]},
+                ),
+                http.post(
+                    f"{stack.dynamics_url}/_sandbox/orgs/{ORG}/seed",
+                    json={"contacts": [world.app(i) for i in indices]},
+                ),
+            )
+            hubspot.raise_for_status()
+            dynamics.raise_for_status()
+
+
+async def connect(stack: Stack, api: httpx.AsyncClient) -> str:
+    """The HubSpot account, a Dynamics connection and a two-way contacts sync, not started."""
+    sandbox = SandboxSettings()
+    async with httpx.AsyncClient() as http:
+        hook = {"url": f"{stack.ingest_url}/webhooks/hubspot"}
+        (await http.put(f"{stack.hubspot_url}/_sandbox/webhook", json=hook)).raise_for_status()
+    account = {
+        "base_url": stack.hubspot_url,
+        "access_token": sandbox.sandbox_hubspot_token,
+        "app_secret": sandbox.sandbox_hubspot_app_secret,
+    }
+    (await api.put("/v1/hubspot", json=account)).raise_for_status()
+    connection = {
+        "app": "dynamics365",
+        "name": "bench",
+        "base_url": f"{stack.dynamics_url}/{ORG}",
+        "credentials": {"access_token": sandbox.sandbox_dynamics_token},
+    }
+    response = await api.post("/v1/connections", json=connection)
+    response.raise_for_status()
+    cid = str(response.json()["id"])
+    settings = {"direction": "two_way", "conflict_winner": "hubspot"}
+    (await api.put(f"/v1/connections/{cid}/syncs/contacts", json=settings)).raise_for_status()
+    return cid
+
+
+async def counters(stack: Stack, reset: bool = False) -> dict[str, dict[str, Any]]:
+    async with httpx.AsyncClient() as http:
+        if reset:
+            (await http.delete(f"{stack.hubspot_url}/_sandbox/counters")).raise_for_status()
+            (await http.delete(f"{stack.dynamics_url}/_sandbox/counters")).raise_for_status()
+            return {}
+        hubspot = await http.get(f"{stack.hubspot_url}/_sandbox/counters")
+        dynamics = await http.get(f"{stack.dynamics_url}/_sandbox/counters", params={"org": ORG})
+    return {"hubspot": hubspot.json(), "dynamics": dynamics.json()}
+
+
+@dataclass
+class Run:
+    seconds: float
+    health: dict[str, Any]
+    counters: dict[str, dict[str, Any]]
+
+
+async def wait_in_sync(
+    stack: Stack, api: httpx.AsyncClient, cid: str, world: World, tail: Tail
+) -> Run:
+    started = time.monotonic()
+    (await api.post(f"/v1/connections/{cid}/syncs/contacts/start")).raise_for_status()
+    last: tuple[Any, ...] = ()
+    moved = time.monotonic()
+    shown = 0.0
+    while True:
+        stack.check()
+        health = (await api.get(f"/v1/connections/{cid}/health")).json()["objects"]["contacts"]
+        now = time.monotonic()
+        if health["in_sync"] >= world.entities:
+            seconds = now - started
+            return Run(seconds, health, await counters(stack))
+        progress = health.get("initial_sync") or {}
+        figures = (
+            progress.get("phase"),
+            progress.get("read"),
+            progress.get("published"),
+            health["in_sync"],
+            health["failing"],
+        )
+        if figures != last:
+            last, moved = figures, now
+        elif now - moved > STALL_LIMIT:
+            raise BenchError(
+                f"nothing moved for {STALL_LIMIT:.0f} s: {health}\nlast output:\n{tail}"
+            )
+        if now - shown >= 10:
+            shown = now
+            say(
+                f"{now - started:6.0f} s  {progress.get('phase')}: read {progress.get('read')},"
+                f" published {progress.get('published')}, in sync {health['in_sync']:,},"
+                f" failing {health['failing']:,}, pending {health['pending']:,}"
+            )
+        await asyncio.sleep(0.5)
+
+
+async def emails(stack: Stack) -> dict[str, Counter[str]]:
+    """Records per email on each side, read as a person would (HubSpot does not count it)."""
+    found: dict[str, Counter[str]] = {"hubspot": Counter(), "dynamics": Counter()}
+    token = SandboxSettings()
+    async with httpx.AsyncClient(timeout=120) as http:
+        headers = {"Authorization": f"Bearer {token.sandbox_hubspot_token}", **USER}
+        params: dict[str, Any] = {"limit": 100, "properties": "email"}
+        while True:
+            response = await http.get(
+                f"{stack.hubspot_url}/crm/v3/objects/contacts", params=params, headers=headers
+            )
+            data = response.json()
+            found["hubspot"].update(
+                str(r["properties"].get("email") or "").strip().lower() for r in data["results"]
+            )
+            after = ((data.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                break
+            params["after"] = after
+        headers = {
+            "Authorization": f"Bearer {token.sandbox_dynamics_token}",
+            "Prefer": f"odata.maxpagesize={DYNAMICS_PAGE}",
+        }
+        url: str | None = f"{stack.dynamics_url}/{ORG}/api/data/v9.2/contacts?$select=emailaddress1"
+        while url:
+            data = (await http.get(url, headers=headers)).json()
+            found["dynamics"].update(
+                str(r.get("emailaddress1") or "").strip().lower() for r in data["value"]
+            )
+            url = data.get("@odata.nextLink")
+    return found
+
+
+def calls_by_kind(side: str, requests: dict[str, int]) -> Counter[str]:
+    kinds: Counter[str] = Counter()
+    for route, n in requests.items():
+        if side == "hubspot":
+            kind = (
+                "list"
+                if route == "GET /crm/v3/objects/contacts"
+                else route.rsplit("/", 1)[-1]
+                if "/batch/" in route or route.endswith("/search")
+                else "other"
+            )
+        else:
+            kind = {"GET contacts": "list", "POST $batch": "$batch"}.get(route, "other")
+        kinds[kind] += n
+    return kinds
+
+
+async def run(world: World, reconcile_interval: float | None) -> None:
+    say(
+        f"initial sync: {world.per_side:,} contacts per side, {world.shared:,} on both,"
+        f" {os.cpu_count()} CPUs"
+        + (f", reconciler polls every {reconcile_interval:g} s" if reconcile_interval else "")
+    )
+    data_dir = Path(tempfile.mkdtemp(prefix="datasync-bench-initial-"))
+    api_port, ingest, hubspot, dynamics, broker, db = free_ports(6)
+    settings = StackSettings(
+        data_dir=data_dir,
+        api_port=api_port,
+        ingest_port=ingest,
+        sandbox_hubspot_port=hubspot,
+        sandbox_dynamics_port=dynamics,
+        broker_port=broker,
+        db_port=db,
+    )
+    tail = Tail()
+    env = (
+        {"DATASYNC_RECONCILE_INTERVAL_SECONDS": str(reconcile_interval)}
+        if reconcile_interval
+        else {}
+    )
+    stack = Stack(settings, output=tail, extra_env=env, durable_database=False)
+    try:
+        started = time.monotonic()
+        await stack.start()
+        say(f"stack up in {time.monotonic() - started:.1f} s")
+        started = time.monotonic()
+        await seed(stack, world)
+        say(f"seeded {2 * world.per_side:,} contacts in {time.monotonic() - started:.1f} s")
+        headers = {"Authorization": f"Bearer {stack.admin_token}"}
+        async with httpx.AsyncClient(base_url=stack.api_url, headers=headers, timeout=60) as api:
+            cid = await connect(stack, api)
+            await counters(stack, reset=True)
+            say(f"connection {cid} set up; sync started")
+            result = await wait_in_sync(stack, api, cid, world, tail)
+        say(f"all {world.entities:,} in sync after {result.seconds:.1f} s; counting duplicates")
+        found = await emails(stack)
+    finally:
+        await stack.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    report(
+        world, result, found, reconcile_interval or ReconcilerSettings().reconcile_interval_seconds
+    )
+
+
+def report(
+    world: World, result: Run, found: dict[str, Counter[str]], reconcile_interval: float
+) -> None:
+    least = minimum(world)
+    bound = max(m.seconds for m in least.values())
+    progress = result.health.get("initial_sync") or {}
+    sides = ("hubspot", "dynamics")
+    used = {s: sum(result.counters[s]["requests"].values()) for s in sides}
+    throttled = {s: int(result.counters[s].get("throttled", 0)) for s in sides}
+    duplicates = {s: sum(n - 1 for n in found[s].values() if n > 1) for s in sides}
+    totals = {s: sum(found[s].values()) for s in sides}
+    kinds = {s: calls_by_kind(s, result.counters[s]["requests"]) for s in sides}
+    rows = [
+        ("API calls used", *(f"{used[s]:,}" for s in sides)),
+        (
+            "  minimum (reads + creates + updates)",
+            *(
+                f"{least[s].calls:,} ({least[s].reads}+{least[s].creates}+{least[s].updates})"
+                for s in sides
+            ),
+        ),
+        ("  calls / minimum", *(f"{used[s] / least[s].calls:.2f}" for s in sides)),
+        (
+            "  by kind",
+            *(", ".join(f"{k} {n:,}" for k, n in sorted(kinds[s].items())) for s in sides),
+        ),
+        ("429s answered", *(f"{throttled[s]:,}" for s in sides)),
+        ("records afterwards", *(f"{totals[s]:,}" for s in sides)),
+        ("duplicates created", *(f"{duplicates[s]:,}" for s in sides)),
+        ("time bound of the budget (s)", *(f"{least[s].seconds:.1f}" for s in sides)),
+    ]
+    print()
+    print(table(("", "HubSpot", "Dynamics"), rows))
+    print()
+    print(
+        table(
+            ("", "seconds"),
+            [
+                *(
+                    (f"  {phase} ended", f"{_since(progress, phase + '_at'):.1f}")
+                    for phase in ("reading", "matching", "publishing")
+                ),
+                ("all in sync (wall time)", f"{result.seconds:.1f}"),
+                ("lower bound", f"{bound:.1f}"),
+                ("time / bound", f"{result.seconds / bound:.2f}" if bound else "n/a"),
+            ],
+        )
+    )
+    print(
+        "\nsearch calls are the reconciler's polls (every"
+        f" {reconcile_interval:g} s), which read back what the sync wrote since it started"
+    )
+    print(
+        f"{world.entities:,} entities in sync: {world.shared:,} matched pairs"
+        f" ({world.hubspot_updates():,} updated in HubSpot, {world.app_updates():,} in Dynamics),"
+        f" {world.only:,} created on each side; failing {result.health['failing']:,}"
+    )
+    save_results(
+        "initial_sync",
+        {
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "cpus": os.cpu_count(),
+            "records_per_side": world.per_side,
+            "shared": world.shared,
+            "both_ways": world.both_ways,
+            "reconcile_interval_seconds": reconcile_interval,
+            "seconds": round(result.seconds, 1),
+            "bound_seconds": round(bound, 1),
+            "time_over_bound": round(result.seconds / bound, 3) if bound else None,
+            "phases_ended_seconds": {
+                phase: round(_since(progress, phase + "_at"), 1)
+                for phase in ("reading", "matching", "publishing")
+            },
+            **{
+                side: {
+                    "calls": used[side],
+                    "minimum": least[side].calls,
+                    "calls_over_minimum": round(used[side] / least[side].calls, 3),
+                    "by_kind": dict(kinds[side]),
+                    "throttled": throttled[side],
+                    "records_afterwards": totals[side],
+                    "duplicates_created": duplicates[side],
+                }
+                for side in sides
+            },
+        },
+    )
+
+
+def _since(progress: dict[str, Any], key: str) -> float:
+    if key not in progress or "started_at" not in progress:
+        return float("nan")
+    return (
+        datetime.fromisoformat(progress[key]) - datetime.fromisoformat(progress["started_at"])
+    ).total_seconds()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--records", type=int, default=100_000, help="contacts per side")
+    size.add_argument("--quick", action="store_true", help="10,000 contacts per side")
+    parser.add_argument(
+        "--both-ways",
+        action="store_true",
+        help="a quarter of the pairs differ both ways, so both writers update the same links",
+    )
+    parser.add_argument(
+        "--reconcile-interval",
+        type=float,
+        metavar="SECONDS",
+        help="how often the reconciler polls (default: the service's own default)",
+    )
+    args = parser.parse_args()
+    per_side = 10_000 if args.quick else args.records
+    try:
+        asyncio.run(run(World(per_side, per_side // 2, args.both_ways), args.reconcile_interval))
+    except BenchError as exc:
+        sys.exit(f"benchmark failed: {exc}")
+
+
+if __name__ == "__main__":
+    main()

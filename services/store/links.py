@@ -1,0 +1,340 @@
+"""Queries of record links: pairs, their snapshots and status, failures and their retries,
+deletions, merges and the audit trail. Mixed into `Store`."""
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+
+from schemas.events import Side
+from services.domain.decide import LinkState
+
+_SIDE_COLUMN = {Side.HUBSPOT: "hubspot_id", Side.APP: "app_id"}
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    field: str | None
+    old_value: Any
+    new_value: Any
+
+
+@dataclass(frozen=True)
+class LinkOutcome:
+    """A write's result as the store records it, keyed by the record pair's ids."""
+
+    connection_id: str
+    object_type: str
+    hubspot_id: str | None
+    app_id: str | None
+    status: str  # in_sync | failing | deleted
+    synced: dict[str, Any] | None
+    error_category: str | None = None
+    error_message: str | None = None
+    retry_in: timedelta = timedelta(seconds=30)  # failing: when to try again
+    target: Side | None = None  # the side written to
+    op: str = "update"
+    reason: str = ""
+    command_id: str = ""
+    audit: list[AuditEntry] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StoredLink:
+    """A link with what the store keeps beside the snapshots."""
+
+    state: LinkState
+    attempts: int
+    deleted_side: Side | None
+
+
+def _state(row: asyncpg.Record) -> LinkState:
+    return LinkState(
+        hubspot_id=row["hubspot_id"],
+        app_id=row["app_id"],
+        hubspot_values=row["hubspot_values"],
+        app_values=row["app_values"],
+        status=row["status"],
+    )
+
+
+class LinkQueries:
+    pool: asyncpg.Pool
+
+    async def links_for(
+        self, connection_id: str, object_type: str, side: Side, ids: list[str]
+    ) -> dict[str, LinkState]:
+        return {
+            k: v.state
+            for k, v in (await self.stored_links(connection_id, object_type, side, ids)).items()
+        }
+
+    async def stored_links(
+        self, connection_id: str, object_type: str, side: Side, ids: list[str]
+    ) -> dict[str, StoredLink]:
+        column = _SIDE_COLUMN[side]
+        rows = await self.pool.fetch(
+            f"SELECT * FROM links WHERE connection_id = $1 AND object_type = $2"
+            f" AND {column} = ANY($3::text[])",
+            connection_id,
+            object_type,
+            ids,
+        )
+        return {
+            r[column]: StoredLink(
+                _state(r), r["attempts"], Side(r["deleted_side"]) if r["deleted_side"] else None
+            )
+            for r in rows
+        }
+
+    async def link_pairs(
+        self, connection_id: str, object_type: str, pairs: list[tuple[str, str]]
+    ) -> None:
+        """Record matched pairs that have not synced yet; pairs already known are kept."""
+        await self.pool.executemany(
+            "INSERT INTO links (connection_id, object_type, hubspot_id, app_id, status)"
+            " VALUES ($1, $2, $3, $4, 'pending') ON CONFLICT DO NOTHING",
+            [(connection_id, object_type, h, a) for h, a in pairs],
+        )
+
+    async def record_exclusions(
+        self, connection_id: str, object_type: str, side: Side, reasons: dict[str, str]
+    ) -> None:
+        column = _SIDE_COLUMN[side]
+        await self.pool.executemany(
+            f"INSERT INTO links (connection_id, object_type, {column}, status, error_message)"
+            f" VALUES ($1, $2, $3, 'excluded', $4) ON CONFLICT (connection_id, object_type,"
+            f" {column}) DO UPDATE SET status = 'excluded', error_message = $4, updated_at = now()"
+            f" WHERE links.status = 'excluded'",
+            [(connection_id, object_type, rid, reason) for rid, reason in reasons.items()],
+        )
+
+    async def apply_outcomes(self, outcomes: list[LinkOutcome]) -> None:
+        """Store write outcomes — links, both sides' snapshots, status, error, audit — at once.
+
+        Writers of both sides update the same links; taking the rows in one order everywhere
+        keeps their transactions from deadlocking, and a deadlock that happens anyway (another
+        order elsewhere) is retried."""
+        ordered = sorted(
+            outcomes,
+            key=lambda o: (o.connection_id, o.object_type, o.hubspot_id or "", o.app_id or ""),
+        )
+        for attempt in range(5):
+            try:
+                await self._apply_outcomes(ordered)
+                return
+            except asyncpg.DeadlockDetectedError:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
+
+    async def _apply_outcomes(self, outcomes: list[LinkOutcome]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            for o in outcomes:
+                await self._apply_outcome(conn, o)
+            audit = [
+                (
+                    o.connection_id,
+                    o.object_type,
+                    o.hubspot_id,
+                    o.app_id,
+                    str(o.target or ""),
+                    o.op,
+                    a.field,
+                    a.old_value,
+                    a.new_value,
+                    o.reason,
+                    o.command_id,
+                )
+                for o in outcomes
+                if o.status == "in_sync"
+                for a in o.audit
+            ]
+            if audit:
+                await conn.executemany(
+                    "INSERT INTO audit (connection_id, object_type, hubspot_id, app_id, target, op,"
+                    " field, old_value, new_value, reason, command_id)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                    audit,
+                )
+
+    @staticmethod
+    async def _apply_outcome(conn: asyncpg.Connection, o: LinkOutcome) -> None:
+        row = await conn.fetchrow(
+            "SELECT id, attempts FROM links WHERE connection_id = $1 AND object_type = $2"
+            " AND ((hubspot_id = $3) OR (app_id = $4)) ORDER BY (hubspot_id IS NOT NULL"
+            " AND app_id IS NOT NULL) DESC LIMIT 1 FOR UPDATE",
+            o.connection_id,
+            o.object_type,
+            o.hubspot_id,
+            o.app_id,
+        )
+        synced = o.synced or {}
+        attempts = (row["attempts"] if row else 0) + 1
+        retry_in = o.retry_in
+        if row is None:
+            await conn.execute(
+                "INSERT INTO links (connection_id, object_type, hubspot_id, app_id, status,"
+                " hubspot_values, app_values, error_category, error_message, last_synced_at,"
+                " attempts, next_retry_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8,"
+                " CASE WHEN $5 = 'in_sync' THEN now() END,"
+                " CASE WHEN $5 = 'failing' THEN 1 ELSE 0 END,"
+                " CASE WHEN $5 = 'failing' THEN now() + $9::interval END)",
+                o.connection_id,
+                o.object_type,
+                o.hubspot_id,
+                o.app_id,
+                o.status,
+                synced if o.status == "in_sync" else None,
+                o.error_category,
+                o.error_message,
+                retry_in,
+            )
+            return
+        if o.status == "in_sync":
+            await conn.execute(
+                "UPDATE links SET hubspot_id = COALESCE($2, hubspot_id),"
+                " app_id = COALESCE($3, app_id), status = 'in_sync',"
+                " hubspot_values = COALESCE(hubspot_values, '{}'::jsonb) || $4::jsonb,"
+                " app_values = COALESCE(app_values, '{}'::jsonb) || $4::jsonb,"
+                " error_category = NULL, error_message = NULL, last_synced_at = now(),"
+                " attempts = 0, next_retry_at = NULL, deleted_side = NULL,"
+                " updated_at = now() WHERE id = $1",
+                row["id"],
+                o.hubspot_id,
+                o.app_id,
+                synced,
+            )
+        elif o.status == "deleted" and o.target is not None:
+            await conn.execute(
+                "UPDATE links SET status = 'deleted', deleted_side = $2, error_category = $3,"
+                " error_message = $4, next_retry_at = NULL, updated_at = now() WHERE id = $1",
+                row["id"],
+                o.target.value,
+                o.error_category,
+                o.error_message,
+            )
+        else:
+            await conn.execute(
+                "UPDATE links SET status = 'failing', error_category = $2, error_message = $3,"
+                " attempts = $4, next_retry_at = now() + $5::interval, updated_at = now()"
+                " WHERE id = $1",
+                row["id"],
+                o.error_category,
+                o.error_message,
+                attempts,
+                retry_in,
+            )
+
+    async def mark_deleted(
+        self, connection_id: str, object_type: str, side: Side, ids: list[str]
+    ) -> int:
+        """Records deleted on `side`: their links are kept and marked, nothing else changes."""
+        result = await self.pool.execute(
+            f"UPDATE links SET status = 'deleted', deleted_side = $3, next_retry_at = NULL,"
+            f" updated_at = now() WHERE connection_id = $1 AND object_type = $2"
+            f" AND {_SIDE_COLUMN[side]} = ANY($4::text[])",
+            connection_id,
+            object_type,
+            side.value,
+            ids,
+        )
+        return int(result.split()[-1])
+
+    async def repoint_merged(
+        self, connection_id: str, object_type: str, primary_id: str, merged_ids: list[str]
+    ) -> None:
+        """HubSpot merged records into `primary_id`: links of the merged-away records follow
+        the primary, unless the primary has its own link, in which case they are closed."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            has_primary = await conn.fetchval(
+                "SELECT count(*) FROM links WHERE connection_id = $1 AND object_type = $2"
+                " AND hubspot_id = $3",
+                connection_id,
+                object_type,
+                primary_id,
+            )
+            for merged in merged_ids:
+                if has_primary:
+                    await conn.execute(
+                        "UPDATE links SET hubspot_id = NULL, merged_into = $4, status = 'merged',"
+                        " updated_at = now() WHERE connection_id = $1 AND object_type = $2"
+                        " AND hubspot_id = $3",
+                        connection_id,
+                        object_type,
+                        merged,
+                        primary_id,
+                    )
+                else:
+                    await conn.execute(
+                        "UPDATE links SET hubspot_id = $4, merged_into = NULL, updated_at = now()"
+                        " WHERE connection_id = $1 AND object_type = $2 AND hubspot_id = $3",
+                        connection_id,
+                        object_type,
+                        merged,
+                        primary_id,
+                    )
+                    has_primary = 1
+
+    async def due_retries(self, limit: int = 1000) -> list[asyncpg.Record]:
+        """Failing links whose backoff has passed, pushed back so no other poller takes them."""
+        return list(
+            await self.pool.fetch(
+                "UPDATE links SET next_retry_at = now() + interval '5 minutes' WHERE id IN ("
+                " SELECT id FROM links WHERE status = 'failing' AND next_retry_at <= now()"
+                " ORDER BY next_retry_at LIMIT $1 FOR UPDATE SKIP LOCKED)"
+                " RETURNING connection_id, object_type, hubspot_id, app_id",
+                limit,
+            )
+        )
+
+    async def request_resync(self, connection_id: str, object_type: str, into: Side) -> int:
+        """Ask for records deleted on `into` to be recreated there; returns how many."""
+        result = await self.pool.execute(
+            "UPDATE links SET status = 'resync', updated_at = now() WHERE connection_id = $1"
+            " AND object_type = $2 AND deleted_side = $3 AND status = 'deleted'",
+            connection_id,
+            object_type,
+            into.value,
+        )
+        return int(result.split()[-1])
+
+    async def take_resyncs(self, limit: int = 1000) -> list[asyncpg.Record]:
+        return list(
+            await self.pool.fetch(
+                "UPDATE links SET status = 'resyncing' WHERE id IN ("
+                " SELECT id FROM links WHERE status = 'resync' LIMIT $1 FOR UPDATE SKIP LOCKED)"
+                " RETURNING connection_id, object_type, hubspot_id, app_id, deleted_side",
+                limit,
+            )
+        )
+
+    async def status_counts(self, connection_id: str) -> dict[str, dict[str, int]]:
+        rows = await self.pool.fetch(
+            "SELECT object_type, status, count(*) AS n FROM links WHERE connection_id = $1"
+            " GROUP BY object_type, status",
+            connection_id,
+        )
+        counts: dict[str, dict[str, int]] = {}
+        for r in rows:
+            counts.setdefault(r["object_type"], {})[r["status"]] = r["n"]
+        return counts
+
+    async def audit_trail(
+        self, connection_id: str, object_type: str | None, record_id: str | None, limit: int
+    ) -> list[asyncpg.Record]:
+        return list(
+            await self.pool.fetch(
+                "SELECT * FROM audit WHERE connection_id = $1"
+                " AND ($2::text IS NULL OR object_type = $2)"
+                " AND ($3::text IS NULL OR hubspot_id = $3 OR app_id = $3)"
+                " ORDER BY id DESC LIMIT $4",
+                connection_id,
+                object_type,
+                record_id,
+                limit,
+            )
+        )
