@@ -80,6 +80,9 @@ class ObjectHealth(BaseModel):
     excluded: int = 0
     pending: int = 0
     deleted: int = 0
+    waiting_for_association: int = Field(
+        0, description="Synced records whose associated record has not synced yet"
+    )
     initial_sync: dict[str, Any] = Field(default_factory=dict)
     last_change_synced_at: datetime | None = None
 

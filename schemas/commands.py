@@ -43,6 +43,10 @@ class WriteCommand(BaseModel):
     kind: str | None = Field(
         None, description="Activities: the kind a create makes (task, call...)"
     )
+    associations: dict[str, str] = Field(
+        default_factory=dict,
+        description="Associated object → the target-side id of the record to associate with",
+    )
     caused_by: str = Field(description="event_id of the change that led to this write")
     reason: str = Field("", description="Why: the rule that decided this write, for the audit")
     issued_at: datetime = Field(default_factory=lambda: datetime.now(UTC))

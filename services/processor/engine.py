@@ -20,6 +20,7 @@ from services.domain.decide import Decision, LinkState, decide
 from services.domain.fieldtypes import record_modified_at
 from services.domain.mapping import canonical, effective_mappings, side_fields, to_side
 from services.domain.matching import MATCH_KEYS, match_fields
+from services.processor.associations import association_commands
 from services.store.repository import Store, Sync
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,11 @@ class Engine:
             elif decision.unchanged:
                 result.stats["unchanged"] += 1
             result.commands.extend(self._commands(object_type, item, decision))
+        associations, waiting = await association_commands(
+            self.store, self._connector, object_type, items
+        )
+        result.commands.extend(associations)
+        result.stats["waiting_for_association"] += waiting
         for (connection_id, side), reasons in exclusions.items():
             await self.store.record_exclusions(connection_id, object_type, side, reasons)
             result.stats["excluded"] += len(reasons)

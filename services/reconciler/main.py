@@ -18,7 +18,12 @@ from services.connectors.registry import Connectors
 from services.logs import setup_logging
 from services.reconciler.initial_sync import Publish, run_initial_sync
 from services.reconciler.poll import poll_side
-from services.reconciler.retries import publish_resyncs, publish_retries
+from services.reconciler.retries import (
+    publish_association_hints,
+    publish_association_waits,
+    publish_resyncs,
+    publish_retries,
+)
 from services.store.repository import Store
 
 log = logging.getLogger("datasync.reconciler")
@@ -50,6 +55,9 @@ async def loop(object_types: list[str], stop: asyncio.Event) -> None:
                     )
                     # The initial sync has just read everything: the next poll can wait.
                     last_poll = time.monotonic()
+                    await publish_association_hints(
+                        store, publish, sync.connection_id, sync.object_type
+                    )
                 except (ConnectorError, LookupError) as exc:
                     log.error(
                         "initial sync of %s/%s failed: %s; retrying",
@@ -59,6 +67,7 @@ async def loop(object_types: list[str], stop: asyncio.Event) -> None:
                     )
             await publish_resyncs(store, publish)
             await publish_retries(store, publish)
+            await publish_association_waits(store, publish)
             if time.monotonic() - last_poll >= settings.reconcile_interval_seconds:
                 last_poll = time.monotonic()
                 await poll_all(store, connectors, publish, object_types)

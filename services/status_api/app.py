@@ -328,6 +328,7 @@ def create_app(
         await connection_or_404(cid)
         counts = await store.status_counts(cid)
         last = await store.last_synced(cid)
+        waiting = await store.waiting_counts(cid)
         objects: dict[str, ObjectHealth] = {}
         for sync in await store.list_syncs():
             if sync.connection_id != cid:
@@ -340,6 +341,7 @@ def create_app(
                 excluded=c.get("excluded", 0),
                 pending=c.get("pending", 0),
                 deleted=c.get("deleted", 0),
+                waiting_for_association=waiting.get(sync.object_type, 0),
                 initial_sync=sync.progress,
                 last_change_synced_at=last.get(sync.object_type),
             )

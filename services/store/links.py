@@ -312,6 +312,64 @@ class LinkQueries:
             )
         )
 
+    async def add_association_waits(
+        self, connection_id: str, object_type: str, side: Side, waits: list[tuple[str, str]]
+    ) -> None:
+        """(record id, associated object) pairs waiting for the associated record to sync:
+        looked at again after 2 s, then 4, 8, ... up to 5 minutes."""
+        await self.pool.executemany(
+            "INSERT INTO association_waits (connection_id, object_type, side, record_id,"
+            " to_object, next_try_at) VALUES ($1, $2, $3, $4, $5, now() + interval '2 seconds')"
+            " ON CONFLICT (connection_id, object_type, side, record_id, to_object) DO UPDATE SET"
+            " attempts = association_waits.attempts + 1, next_try_at = now()"
+            " + least(300, 2 ^ (association_waits.attempts + 1)) * interval '1 second'",
+            [(connection_id, object_type, side.value, r, t) for r, t in waits],
+        )
+
+    async def take_due_association_waits(self, limit: int = 1000) -> list[asyncpg.Record]:
+        """Waits whose time has come; they are pushed back, and re-armed by the processor
+        while the associated record is still missing."""
+        return list(
+            await self.pool.fetch(
+                "UPDATE association_waits SET next_try_at = now() + interval '5 minutes'"
+                " WHERE (connection_id, object_type, side, record_id, to_object) IN ("
+                " SELECT connection_id, object_type, side, record_id, to_object"
+                " FROM association_waits WHERE next_try_at <= now() LIMIT $1"
+                " FOR UPDATE SKIP LOCKED) RETURNING connection_id, object_type, side, record_id",
+                limit,
+            )
+        )
+
+    async def clear_association_waits(
+        self, connection_id: str, object_type: str, side: Side, record_ids: list[str]
+    ) -> None:
+        await self.pool.execute(
+            "DELETE FROM association_waits WHERE connection_id = $1 AND object_type = $2"
+            " AND side = $3 AND record_id = ANY($4::text[])",
+            connection_id,
+            object_type,
+            side.value,
+            record_ids,
+        )
+
+    async def waiting_counts(self, connection_id: str) -> dict[str, int]:
+        rows = await self.pool.fetch(
+            "SELECT object_type, count(DISTINCT (side, record_id)) AS n FROM association_waits"
+            " WHERE connection_id = $1 GROUP BY object_type",
+            connection_id,
+        )
+        return {r["object_type"]: r["n"] for r in rows}
+
+    async def linked_hubspot_ids(self, connection_id: str, object_type: str) -> list[str]:
+        """The HubSpot ids of every linked pair of a sync."""
+        rows = await self.pool.fetch(
+            "SELECT hubspot_id FROM links WHERE connection_id = $1 AND object_type = $2"
+            " AND hubspot_id IS NOT NULL AND app_id IS NOT NULL",
+            connection_id,
+            object_type,
+        )
+        return [r["hubspot_id"] for r in rows]
+
     async def status_counts(self, connection_id: str) -> dict[str, dict[str, int]]:
         rows = await self.pool.fetch(
             "SELECT object_type, status, count(*) AS n FROM links WHERE connection_id = $1"

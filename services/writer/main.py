@@ -31,7 +31,9 @@ async def consume(object_type: str, target: Side, store: Store, stop: asyncio.Ev
         kafka, f"datasync-writer-{target}-{object_type}", topics.writes(object_type, target)
     )
     producer = bus.producer(kafka)
-    writer = Writer(store, Connectors(store), target, settings.retry_base_seconds)
+    writer = Writer(
+        store, Connectors(store), target, settings.retry_base_seconds, bus.publisher(producer)
+    )
     await consumer.start()
     await producer.start()
     try:

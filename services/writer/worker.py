@@ -4,15 +4,17 @@ are committed."""
 
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
 from schemas.commands import WriteCommand, WriteOp
-from schemas.events import Side
+from schemas.events import ChangeEvent, ChangeKind, Side
 from schemas.settings import SyncState
-from services.connectors.base import WriteRequest, WriteResult
+from services.connectors.base import Association, Connector, WriteRequest, WriteResult
 from services.connectors.errors import Action, Category
 from services.connectors.registry import Connectors
+from services.domain.associations import ASSOCIATIONS
 from services.domain.decide import LinkState
 from services.store.links import AuditEntry, LinkOutcome, StoredLink
 from services.store.repository import Store
@@ -42,6 +44,7 @@ def collapse(commands: list[WriteCommand]) -> list[WriteCommand]:
                 "target_id": command.target_id or earlier.target_id,
                 "properties": earlier.properties | command.properties,
                 "synced": earlier.synced | command.synced,
+                "associations": earlier.associations | command.associations,
                 "reason": command.reason or earlier.reason,
             }
         )
@@ -78,6 +81,7 @@ class Writer:
     connectors: Connectors
     target: Side
     retry_base_seconds: float = 30.0
+    publish: Callable[[list[ChangeEvent]], Awaitable[None]] | None = None
 
     async def write(self, commands: list[WriteCommand]) -> list[LinkOutcome]:
         live = await self._writable(commands)
@@ -123,24 +127,88 @@ class Writer:
             if op is WriteOp.UPDATE and target_id is None:
                 op = WriteOp.CREATE  # the linked record was deleted and is being resynced
             ops[command.command_id] = op
-            if op is not WriteOp.LINK:
+            # An update that only changes associations writes no fields.
+            if op is not WriteOp.LINK and (command.properties or op is not WriteOp.UPDATE):
                 requests.append(
                     WriteRequest(
                         command.command_id, op, target_id, command.properties, command.kind
                     )
                 )
         results: dict[str, WriteResult] = {}
+        connector = (
+            await self.connectors.hubspot()
+            if self.target is Side.HUBSPOT
+            else await self.connectors.app(connection_id)
+        )
         if requests:
-            connector = (
-                await self.connectors.hubspot()
-                if self.target is Side.HUBSPOT
-                else await self.connectors.app(connection_id)
-            )
             results = {r.ref: r for r in await connector.write_batch(object_type, requests)}
+        await self._write_associations(connector, object_type, commands, results, links)
+        await self._announce_created(connection_id, object_type, commands, ops, results)
         return [
             self._outcome(connection_id, object_type, c, ops[c.command_id], results, links)
             for c in commands
         ]
+
+    async def _write_associations(
+        self,
+        connector: Connector,
+        object_type: str,
+        commands: list[WriteCommand],
+        results: dict[str, WriteResult],
+        links: dict[str, StoredLink],
+    ) -> None:
+        """Associate the written records; a failed association fails the record's outcome."""
+        by_object: dict[str, list[tuple[WriteCommand, Association]]] = defaultdict(list)
+        for command in commands:
+            result = results.get(command.command_id)
+            if not command.associations or (result is not None and not result.ok):
+                continue
+            stored = links.get(command.source_id)
+            record_id = (result.record_id if result else None) or command.target_id
+            if record_id is None and stored is not None:
+                record_id = stored.state.record_id(self.target)
+            if record_id is None:
+                continue
+            for to_object, to_id in command.associations.items():
+                by_object[to_object].append((command, Association(record_id, to_id, True)))
+        for to_object, pairs in by_object.items():
+            written = await connector.write_associations(
+                object_type, to_object, [a for _, a in pairs]
+            )
+            for (command, _), outcome in zip(pairs, written, strict=True):
+                if not outcome.ok:
+                    results[command.command_id] = WriteResult(
+                        command.command_id, command.target_id, outcome.error
+                    )
+
+    async def _announce_created(
+        self,
+        connection_id: str,
+        object_type: str,
+        commands: list[WriteCommand],
+        ops: dict[str, WriteOp],
+        results: dict[str, WriteResult],
+    ) -> None:
+        """A record just created can be associated only now that it is linked: ask the
+        processor to look at its associations again."""
+        if self.publish is None or object_type not in ASSOCIATIONS:
+            return
+        events = [
+            ChangeEvent(
+                object_type=object_type,
+                side=self.target.other,
+                connection_id=connection_id,
+                record_id=c.source_id,
+                kind=ChangeKind.ASSOCIATION,
+                origin="association",
+            )
+            for c in commands
+            if ops[c.command_id] is WriteOp.CREATE
+            and results.get(c.command_id) is not None
+            and results[c.command_id].ok
+        ]
+        if events:
+            await self.publish(events)
 
     def _outcome(
         self,

@@ -277,3 +277,39 @@ async def _has(
 async def _jobtitle(scenario: Scenario, address: str, expected: str) -> bool:
     record = await scenario.in_dynamics(address)
     return record is not None and record.get("jobtitle") == expected
+
+
+async def test_a_contacts_primary_company_follows_it_once_both_syncs_run(scenario: Scenario):
+    company = await scenario.hubspot.post(
+        "/crm/v3/objects/companies",
+        json={
+            "properties": {"name": f"Assoc {uuid4().hex[:6]}", "domain": f"{uuid4().hex[:8]}.io"}
+        },
+        headers=USER,
+    )
+    assert company.status_code == 201, company.text
+    company_id = company.json()["id"]
+    address = email()
+    contact_id = await scenario.create_in_hubspot(email=address, firstname="Cora")
+    put = await scenario.hubspot.put(
+        f"/crm/v4/objects/contacts/{contact_id}/associations/default/companies/{company_id}",
+        headers=USER,
+    )
+    assert put.status_code in (200, 201), put.text
+    # Only contacts sync so far: the contact arrives without its company.
+    contact = await eventually(lambda: scenario.in_dynamics(address))
+
+    response = await scenario.api.put(f"/v1/connections/{scenario.cid}/syncs/companies", json={})
+    assert response.status_code == 200, response.text
+    started = await scenario.api.post(f"/v1/connections/{scenario.cid}/syncs/companies/start")
+    assert started.status_code == 200
+
+    async def parent_account() -> str | None:
+        response = await scenario.dynamics.get(
+            f"contacts({contact['contactid']})", params={"$select": "_parentcustomerid_value"}
+        )
+        return response.json().get("_parentcustomerid_value")
+
+    account_id = await eventually(parent_account)
+    account = await scenario.dynamics.get(f"accounts({account_id})", params={"$select": "name"})
+    assert account.json()["name"] == company.json()["properties"]["name"]
