@@ -291,12 +291,16 @@ def calls_by_kind(side: str, requests: dict[str, int]) -> Counter[str]:
             kind = (
                 "list"
                 if route == "GET /crm/v3/objects/contacts"
+                else "associations"
+                if "/associations/" in route
                 else route.rsplit("/", 1)[-1]
                 if "/batch/" in route or route.endswith("/search")
                 else "other"
             )
         else:
-            kind = {"GET contacts": "list", "POST $batch": "$batch"}.get(route, "other")
+            # Dataverse reads are all `GET <entity set>`: pages of the initial sync and the
+            # polls, and reads by id.
+            kind = {"GET contacts": "get", "POST $batch": "$batch"}.get(route, "other")
         kinds[kind] += n
     return kinds
 
@@ -427,6 +431,7 @@ def report(
                     "minimum": least[side].calls,
                     "calls_over_minimum": round(used[side] / least[side].calls, 3),
                     "by_kind": dict(kinds[side]),
+                    "requests": result.counters[side]["requests"],
                     "throttled": throttled[side],
                     "records_afterwards": totals[side],
                     "duplicates_created": duplicates[side],

@@ -42,9 +42,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
-        details = [
-            {"location": list(e.get("loc", ())), "message": e.get("msg", "")} for e in exc.errors()
-        ]
+        details = []
+        for e in exc.errors():
+            message = str(e.get("msg", ""))
+            given = e.get("input")
+            if isinstance(given, str | int | float | bool) and not isinstance(given, bool | None):
+                message += f" (got {given!r})"
+            details.append({"location": list(e.get("loc", ())), "message": message})
         first = details[0] if details else {"location": [], "message": "invalid request"}
         where = ".".join(str(p) for p in first["location"])
         return error_response(

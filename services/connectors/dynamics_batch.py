@@ -65,11 +65,14 @@ class Part:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one operation: its response headers when it succeeded, else the error."""
+    """What became of one operation: its response (headers and body) when it succeeded, else
+    the error; `status` is the operation's own, 0 where the batch request as a whole failed."""
 
     ref: str
     headers: dict[str, str] | None = None
     error: ErrorResolution | None = None
+    status: int = 0
+    body: bytes = b""
 
 
 # --- the request -------------------------------------------------------------------------------
@@ -235,9 +238,10 @@ class BatchSender:
                 timeout=BATCH_TIMEOUT,
             )
         except ConnectorError as exc:
-            if exc.resolution.action is Action.FAIL and len(chunk) > 1:
-                # The request as a whole was refused: halve it, so a bad operation that
-                # spoils its batch fails alone.
+            refused = exc.resolution.action is Action.FAIL
+            if refused and exc.resolution.category is Category.VALIDATION and len(chunk) > 1:
+                # The request as a whole was refused as invalid: halve it, so that an operation
+                # that spoils its batch fails alone (a refused token fails all at once).
                 middle = len(chunk) // 2
                 return [*await self._batch(chunk[:middle]), *await self._batch(chunk[middle:])]
             return [(op, Outcome(op.ref, error=exc.resolution)) for op in chunk]
@@ -260,9 +264,8 @@ class BatchSender:
                 if index >= len(chunk):
                     continue
                 op = chunk[index]
-            if 200 <= part.status < 300:
-                answered[op.ref] = (op, Outcome(op.ref, headers=part.headers))
-            else:
-                answered[op.ref] = (op, Outcome(op.ref, error=self.classify(part.as_response())))
+            error = None if 200 <= part.status < 300 else self.classify(part.as_response())
+            outcome = Outcome(op.ref, part.headers, error, part.status, part.body)
+            answered[op.ref] = (op, outcome)
         # Without continue-on-error applied, the batch stops at its first failure.
         return [answered.get(op.ref) or (op, Outcome(op.ref, error=_NOT_RUN)) for op in chunk]

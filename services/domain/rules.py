@@ -124,3 +124,15 @@ def exclusion_reason(
         if not filter_matches(flt, properties):
             return describe_filter(side, flt)
     return None
+
+
+def rule_fields(object_type: str, settings: SyncSettings, side: Side) -> list[str]:
+    """The fields the rules read on a side (the email, the filters' properties): a record must
+    be read with them, mapped or not, for the rules to judge it."""
+    fields = {
+        flt.property
+        for flt in (settings.filters.hubspot if side is Side.HUBSPOT else settings.filters.app)
+    }
+    if only_with_email(object_type, settings):
+        fields.add(EMAIL_FIELDS[side])
+    return sorted(fields)

@@ -20,6 +20,7 @@ from services.domain.decide import Decision, LinkState, decide
 from services.domain.fieldtypes import record_modified_at
 from services.domain.mapping import canonical, effective_mappings, side_fields, to_side
 from services.domain.matching import MATCH_KEYS, match_fields
+from services.domain.rules import rule_fields
 from services.processor.associations import association_commands
 from services.store.repository import Store, Sync
 
@@ -133,8 +134,13 @@ class Engine:
                 )
         if not items:
             return
-        await self._load_records(object_type, items, result)
+        await self._load_records(
+            object_type, [i for i in items if not i.event.complete], items, result
+        )
         await self._load_links(object_type, items)
+        # A record the reconciler read may predate a write that landed since (its snapshot
+        # says so): where it differs from what synced, read it again before deciding.
+        await self._load_records(object_type, self._stale_suspects(items), items, result)
         await self._load_counterparts(object_type, items)
         exclusions: dict[tuple[str, Side], dict[str, str]] = defaultdict(dict)
         for item in items:
@@ -159,19 +165,39 @@ class Engine:
             result.stats["excluded"] += len(reasons)
         result.stats["commands"] += len(result.commands)
 
-    async def _load_records(
-        self, object_type: str, items: list[_Item], result: BatchResult
-    ) -> None:
-        """Replace hint events' partial properties with the full current records."""
-        wanted: dict[tuple[Side, str], list[_Item]] = defaultdict(list)
+    @staticmethod
+    def _stale_suspects(items: list[_Item]) -> list[_Item]:
+        suspects = []
         for item in items:
-            if not item.event.complete:
-                account = item.sync.connection_id if item.event.side is Side.APP else ""
-                wanted[(item.event.side, account)].append(item)
+            snapshot = item.link.snapshot(item.event.side) if item.link else None
+            if item.event.origin != "reconciler" or snapshot is None:
+                continue
+            values = canonical(item.properties, item.mappings, item.event.side)
+            if any(snapshot.get(k) != v for k, v in values.items()):
+                suspects.append(item)
+        return suspects
+
+    async def _load_records(
+        self, object_type: str, reload: list[_Item], items: list[_Item], result: BatchResult
+    ) -> None:
+        """Replace the properties of `reload` (hints, or records read a while ago) with the
+        full current records; records gone meanwhile leave `items`."""
+        wanted: dict[tuple[Side, str], list[_Item]] = defaultdict(list)
+        for item in reload:
+            account = item.sync.connection_id if item.event.side is Side.APP else ""
+            wanted[(item.event.side, account)].append(item)
         for (side, account), group in wanted.items():
-            # A HubSpot record may feed several connections, each mapping its own fields.
+            # A HubSpot record may feed several connections, each mapping its own fields and
+            # filtering on its own.
             fields = sorted(
-                {f for item in group for f in side_fields(item.mappings, side)}
+                {
+                    f
+                    for item in group
+                    for f in [
+                        *side_fields(item.mappings, side),
+                        *rule_fields(object_type, item.sync.settings, side),
+                    ]
+                }
                 | set(match_fields(object_type, side))
             )
             connector = await self._connector(side, account or group[0].sync.connection_id)

@@ -6,11 +6,16 @@ matching needs (ids, keys, pairs), and each side is read from its app once. A ma
 travels as one event carrying both records, so the processor merges it without reading either
 side again; the API calls spent are the pages read plus the batched writes that follow.
 
-Progress is written to the sync's `progress` as it goes (read per side, matched, duplicates,
-published, the phase and when each phase ended), for the health endpoint and the command line.
+Progress is written to the sync's `progress` as it goes, for the health endpoint and the
+command line: `phase` (reading, matching, publishing, done, or failed with `error`), `read`
+per side, `matched` pairs, `duplicates` per side (records held back: neither matched nor
+copied, recorded as failing links of category duplicate), of which `ambiguous` are held back
+because several records on the other side match them, `to_publish` and `published` events,
+and the times `started_at`, `<phase>_at` (when that phase ended), `finished_at`, `updated_at`.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -22,6 +27,7 @@ from schemas.settings import SyncState
 from services.connectors.base import Connector
 from services.domain.mapping import effective_mappings, side_fields
 from services.domain.matching import MatchResult, match_all, match_fields
+from services.domain.rules import rule_fields
 from services.reconciler.duplicates import (
     HeldBack,
     other_side_message,
@@ -108,7 +114,8 @@ async def run_initial_sync(
             await _publish(staging, sync, publish, progress, publish_chunk)
     except Exception as exc:
         progress.data["error"] = f"{type(exc).__name__}: {exc}"
-        await progress.phase("failed")
+        with contextlib.suppress(Exception):  # the failure itself is what the caller needs
+            await progress.phase("failed")
         raise
     watermark = (started - CLOCK_SKEW).isoformat()
     for side in Side:
@@ -128,12 +135,18 @@ async def _read(
 
     async def read(side: Side) -> None:
         keys = match_fields(sync.object_type, side)
-        fields = sorted({*side_fields(mappings, side), *keys})
-        read = 0
+        fields = sorted(
+            {
+                *side_fields(mappings, side),
+                *keys,
+                *rule_fields(sync.object_type, sync.settings, side),
+            }
+        )
+        count = 0
         async for page in connectors[side].list_records(sync.object_type, fields):
             staging.add(side, page, keys)
-            read += len(page)
-            progress.data["read"][side.value] = read
+            count += len(page)
+            progress.data["read"][side.value] = count
             await progress.save()
         # A record listed twice (it changed while pages were read) counts once.
         progress.data["read"][side.value] = staging.count(side)

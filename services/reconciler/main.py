@@ -13,7 +13,6 @@ from schemas.objects import OBJECT_TYPES
 from schemas.settings import SyncState
 from services import bus
 from services.config import DatabaseSettings, KafkaSettings, ReconcilerSettings
-from services.connectors.errors import ConnectorError
 from services.connectors.registry import Connectors
 from services.logs import setup_logging
 from services.reconciler.initial_sync import Publish, run_initial_sync
@@ -58,16 +57,19 @@ async def loop(object_types: list[str], stop: asyncio.Event) -> None:
                     await publish_association_hints(
                         store, publish, sync.connection_id, sync.object_type
                     )
-                except (ConnectorError, LookupError) as exc:
+                except Exception as exc:  # retried at the next tick; the others go on
                     log.error(
                         "initial sync of %s/%s failed: %s; retrying",
                         sync.connection_id,
                         sync.object_type,
                         exc,
                     )
-            await publish_resyncs(store, publish)
-            await publish_retries(store, publish)
-            await publish_association_waits(store, publish)
+            try:
+                await publish_resyncs(store, publish)
+                await publish_retries(store, publish)
+                await publish_association_waits(store, publish)
+            except Exception:
+                log.exception("republishing retries, resyncs or waits failed; trying again")
             if time.monotonic() - last_poll >= settings.reconcile_interval_seconds:
                 last_poll = time.monotonic()
                 await poll_all(store, connectors, publish, object_types)
@@ -93,7 +95,8 @@ async def poll_all(
                     else await connectors.app(sync.connection_id)
                 )
                 count = await poll_side(store, sync, side, connector, publish)
-            except (ConnectorError, LookupError) as exc:
+            except Exception as exc:  # one sync's failure (a connection just deleted, an app
+                # down, the database away) must not stop the others or the reconciler
                 log.error(
                     "poll of %s/%s %s failed: %s", sync.connection_id, sync.object_type, side, exc
                 )

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from schemas.events import ChangeEvent, Side
 from services.connectors.base import Connector
 from services.domain.mapping import effective_mappings, side_fields
+from services.domain.rules import rule_fields
 from services.reconciler.initial_sync import CLOCK_SKEW, Publish
 from services.store.repository import Store, Sync
 
@@ -20,7 +21,12 @@ async def poll_side(
     cid, obj = sync.connection_id, sync.object_type
     mark = await store.get_watermark(cid, obj, side)
     since = datetime.fromisoformat(mark) if mark else datetime.now(UTC) - timedelta(hours=1)
-    fields = side_fields(effective_mappings(obj, sync.settings), side)
+    fields = sorted(
+        {
+            *side_fields(effective_mappings(obj, sync.settings), side),
+            *rule_fields(obj, sync.settings, side),
+        }
+    )
     started = datetime.now(UTC)
     published = 0
     async for page in connector.list_records(obj, fields, since=since):

@@ -110,20 +110,30 @@ class Staging:
     def events(
         self, chunk: int
     ) -> Iterator[list[tuple[Side, str, dict[str, Any], str | None, dict[str, Any] | None]]]:
-        """Chunks of (side, id, properties, counterpart id, counterpart properties): every
-        HubSpot record not held back, with its matched app record if it has one, then every
-        app record that is neither matched nor held back."""
+        """Chunks of (side, id, properties, counterpart id, counterpart properties) of every
+        record not held back: HubSpot records with their matched app record if they have
+        one, and app records that are not matched.
+
+        The records HubSpot has to receive come first (app records it lacks, then pairs),
+        those only the app has to receive last: HubSpot's budget is the tighter one, so its
+        writer should have work from the start while the app's catches up."""
         queries = (
-            (
-                Side.HUBSPOT,
-                "SELECT h.id, h.props, a.id, a.props FROM hubspot h"
-                " LEFT JOIN pairs p ON p.hubspot_id = h.id LEFT JOIN app a ON a.id = p.app_id"
-                " WHERE h.held = 0 ORDER BY h.rowid",
-            ),
             (
                 Side.APP,
                 "SELECT a.id, a.props, NULL, NULL FROM app a WHERE a.held = 0"
                 " AND NOT EXISTS (SELECT 1 FROM pairs p WHERE p.app_id = a.id) ORDER BY a.rowid",
+            ),
+            (
+                Side.HUBSPOT,
+                "SELECT h.id, h.props, a.id, a.props FROM pairs p"
+                " JOIN hubspot h ON h.id = p.hubspot_id JOIN app a ON a.id = p.app_id"
+                " WHERE h.held = 0 ORDER BY h.rowid",
+            ),
+            (
+                Side.HUBSPOT,
+                "SELECT h.id, h.props, NULL, NULL FROM hubspot h WHERE h.held = 0"
+                " AND NOT EXISTS (SELECT 1 FROM pairs p WHERE p.hubspot_id = h.id)"
+                " ORDER BY h.rowid",
             ),
         )
         for side, query in queries:

@@ -31,6 +31,7 @@ from services.connectors.hubspot import HubSpotConnector
 from services.domain.dry_run import dry_run
 from services.domain.mapping import effective_mappings, side_fields
 from services.domain.matching import match_fields
+from services.domain.rules import rule_fields
 from services.domain.validation import validate_settings, with_field_types
 from services.status_api.auth import TokenCheck
 from services.store.repository import Connection, HubSpotAccount, Store, Sync
@@ -237,7 +238,13 @@ def create_app(
         try:
             records = {}
             for side, connector in ((Side.HUBSPOT, hubspot), (Side.APP, app_connector)):
-                fields = sorted({*side_fields(mappings, side), *match_fields(obj, side)})
+                fields = sorted(
+                    {
+                        *side_fields(mappings, side),
+                        *match_fields(obj, side),
+                        *rule_fields(obj, sync.settings, side),
+                    }
+                )
                 records[side] = [
                     (r.id, r.properties)
                     async for page in connector.list_records(obj, fields)

@@ -12,6 +12,7 @@ import pytest_asyncio
 from schemas.commands import WriteOp
 from services.connectors.base import WriteRequest
 from services.connectors.dynamics import DynamicsConnector
+from services.connectors.errors import ConnectorError
 from services.sandbox.dynamics.app import create_app as dynamics_app
 from tests.helpers import serve
 
@@ -66,6 +67,27 @@ async def test_a_thousand_creates_are_one_request_and_each_gets_its_id(
     ]
 
 
+async def test_records_are_read_by_id_a_thousand_to_a_request_and_missing_ones_left_out(
+    sandbox: str, connector: DynamicsConnector
+) -> None:
+    ids = [str(r.record_id) for r in await connector.write_batch("contacts", creates(999))]
+    missing = "11111111-2222-3333-4444-555555555555"
+    found = await connector.read_batch("contacts", [*ids, missing], ["firstname"])
+    assert await requests_made(sandbox) == {"POST $batch": 2}  # the creates, then the read
+    assert sorted(found) == sorted(ids)
+    assert found[ids[7]].properties["firstname"] == "F7"
+
+
+async def test_a_read_from_an_organisation_that_does_not_exist_fails(sandbox: str) -> None:
+    connector = DynamicsConnector(f"{sandbox}/nosuchorg", TOKEN, max_attempts=1)
+    try:
+        with pytest.raises(ConnectorError) as failed:
+            await connector.read_batch("contacts", ["11111111-2222-3333-4444-555555555555"], [])
+    finally:
+        await connector.aclose()
+    assert failed.value.resolution.category.value == "not_found"
+
+
 async def test_more_writes_than_a_batch_holds_take_as_many_requests_as_needed(
     sandbox: str,
 ) -> None:
@@ -111,7 +133,7 @@ async def test_updates_upserts_and_deletes_share_a_batch_with_creates(
     )
     assert {r.properties["firstname"] for r in found.values()} == {"Anna", "Kay", "Cy"}
     assert str(doomed) not in found
-    assert (await requests_made(sandbox))["POST $batch"] == 2
+    assert (await requests_made(sandbox))["POST $batch"] == 3  # two writes and the read
 
 
 async def test_bad_records_fail_alone_with_their_own_error(

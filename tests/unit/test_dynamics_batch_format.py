@@ -154,3 +154,42 @@ def _accepting(api: ApiClient):  # type: ignore[no-untyped-def]
         return await api.http.request(method, url, **kwargs)  # type: ignore[arg-type]
 
     return request
+
+
+def _answer_each(request: httpx.Request, sent: list[int]) -> httpx.Response:
+    ops = sandbox_batch.parse(request.content, request.headers["content-type"])
+    sent.append(len(ops))
+    if any(b'"bad"' in op.body for op in ops):  # type: ignore[union-attr]
+        return httpx.Response(400, json={"error": {"code": "0x80048d19", "message": "bad"}})
+    parts = [http_part(204, created(1), cid=op.content_id) for op in ops]  # type: ignore[union-attr]
+    return httpx.Response(
+        200,
+        headers={"Content-Type": "multipart/mixed; boundary=batchresponse_3"},
+        content=multipart("batchresponse_3", parts).encode(),
+    )
+
+
+async def test_a_batch_refused_as_invalid_is_halved_until_the_bad_operation_fails_alone() -> None:
+    sent: list[int] = []
+    ops = [Operation(f"o{i}", "POST", "contacts", {"n": i}) for i in range(7)]
+    ops[5] = Operation("o5", "POST", "contacts", {"bad": True})
+    batches = sender(httpx.MockTransport(lambda r: _answer_each(r, sent)))
+    outcomes = {o.ref: o for o in await batches.send(ops)}
+    assert sent == [7, 3, 4, 2, 2, 1, 1]  # halves until the bad one stands alone
+    assert [ref for ref, o in outcomes.items() if o.error is not None] == ["o5"]
+    assert outcomes["o5"].error is not None
+    assert outcomes["o5"].error.category is Category.VALIDATION
+
+
+async def test_a_refused_token_fails_every_operation_with_one_request() -> None:
+    sent: list[int] = []
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        sent.append(1)
+        return httpx.Response(401)
+
+    ops = [Operation(f"o{i}", "POST", "contacts", {}) for i in range(10)]
+    outcomes = await sender(httpx.MockTransport(refuse)).send(ops)
+    assert sent == [1]
+    assert {o.error.category for o in outcomes if o.error} == {Category.AUTH}
+    assert len(outcomes) == 10
