@@ -22,7 +22,7 @@ import httpx
 
 from services.config import ApiSettings, DevstackSettings
 
-BAR_WIDTH = 24
+BAR_WIDTH = 20
 SETTLE_SECONDS = 5.0  # counts unchanged this long after the initial sync: the writes settled
 
 
@@ -30,7 +30,13 @@ SETTLE_SECONDS = 5.0  # counts unchanged this long after the initial sync: the w
 
 
 def _n(value: Any) -> str:
-    return f"{int(value or 0):,}"
+    """A count short enough for a line of a narrow terminal: 9,999, 29.7k, 1.25M."""
+    n = int(value or 0)
+    if n < 10_000:
+        return f"{n:,}"
+    if n < 1_000_000:
+        return f"{n / 1000:.1f}k".replace(".0k", "k")
+    return f"{n / 1_000_000:.2f}M"
 
 
 def expected_outcomes(health: dict[str, Any]) -> int | None:
@@ -73,8 +79,8 @@ def render_object(name: str, health: dict[str, Any], tick: int = 0) -> str:
     shown = "    " if fraction is None else f"{min(fraction, 1.0):4.0%}"
     held = progress.get("duplicates") or {}
     parts = [
-        f"{name:<12} {bar(fraction, tick)} {shown}  {phase:<10}",
-        f"read {_n(read.get('hubspot'))} HubSpot / {_n(read.get('app'))} app",
+        f"{name:<10} {bar(fraction, tick)} {shown} {phase:<10}",
+        f"read {_n(read.get('hubspot'))} HubSpot {_n(read.get('app'))} app",
         f"matched {_n(progress.get('matched'))}",
     ]
     if any(held.values()):

@@ -4,6 +4,8 @@ then letting Faust commit the offsets behind them (at-least-once; the engine is 
 
 import asyncio
 import logging
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -109,6 +111,8 @@ def create_app(object_types: list[str]) -> faust.App:
         processing_guarantee="at_least_once",
         web_enabled=False,
         store="memory://",
+        # Faust wants a data directory even with memory tables; keep it out of the work tree.
+        datadir=str(Path(tempfile.gettempdir()) / "datasync-processor"),
         topic_partitions=kafka.kafka_partitions,
         topic_replication_factor=kafka.kafka_replication,
         producer_acks=-1,
