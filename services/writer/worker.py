@@ -5,7 +5,7 @@ are committed."""
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from schemas.commands import WriteCommand, WriteOp
@@ -82,6 +82,7 @@ class Writer:
     target: Side
     retry_base_seconds: float = 30.0
     publish: Callable[[list[ChangeEvent]], Awaitable[None]] | None = None
+    _announcements: list[ChangeEvent] = field(default_factory=list)
 
     async def write(self, commands: list[WriteCommand]) -> list[LinkOutcome]:
         live = await self._writable(commands)
@@ -89,9 +90,13 @@ class Writer:
         for command in collapse(live):
             groups[(command.connection_id, command.object_type)].append(command)
         outcomes: list[LinkOutcome] = []
+        self._announcements = []
         for (connection_id, object_type), group in groups.items():
             outcomes += await self._write_group(connection_id, object_type, group)
         await self.store.apply_outcomes(outcomes)
+        # Only now are the new records linked, so their associations can be looked at.
+        if self._announcements and self.publish is not None:
+            await self.publish(self._announcements)
         return outcomes
 
     async def _writable(self, commands: list[WriteCommand]) -> list[WriteCommand]:
@@ -143,7 +148,9 @@ class Writer:
         if requests:
             results = {r.ref: r for r in await connector.write_batch(object_type, requests)}
         await self._write_associations(connector, object_type, commands, results, links)
-        await self._announce_created(connection_id, object_type, commands, ops, results)
+        self._announcements += await self._created_announcements(
+            connection_id, object_type, commands, ops, results
+        )
         return [
             self._outcome(connection_id, object_type, c, ops[c.command_id], results, links)
             for c in commands
@@ -181,19 +188,19 @@ class Writer:
                         command.command_id, command.target_id, outcome.error
                     )
 
-    async def _announce_created(
+    async def _created_announcements(
         self,
         connection_id: str,
         object_type: str,
         commands: list[WriteCommand],
         ops: dict[str, WriteOp],
         results: dict[str, WriteResult],
-    ) -> None:
-        """A record just created can be associated only now that it is linked: ask the
-        processor to look at its associations again."""
-        if self.publish is None or object_type not in ASSOCIATIONS:
-            return
-        events = [
+    ) -> list[ChangeEvent]:
+        """A record just created can be associated only once it is linked: events asking the
+        processor to look at its associations then, where an associated object syncs."""
+        if self.publish is None or not await self._associations_sync(connection_id, object_type):
+            return []
+        return [
             ChangeEvent(
                 object_type=object_type,
                 side=self.target.other,
@@ -207,8 +214,14 @@ class Writer:
             and results.get(c.command_id) is not None
             and results[c.command_id].ok
         ]
-        if events:
-            await self.publish(events)
+
+    async def _associations_sync(self, connection_id: str, object_type: str) -> bool:
+        """Whether an object the records associate with is synced by this connection."""
+        for to_object in ASSOCIATIONS.get(object_type, ()):
+            sync = await self.store.get_sync(connection_id, to_object)
+            if sync is not None and sync.state in WRITABLE:
+                return True
+        return False
 
     def _outcome(
         self,
