@@ -1,14 +1,14 @@
 """A real webhook receiver for HubSpot sandbox tests: uvicorn on a free loopback port."""
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request, Response
+
+from tests.helpers import serve
 
 
 @dataclass
@@ -34,16 +34,6 @@ class Receiver:
         self.hold_seconds = 0.0
 
 
-class _Server(uvicorn.Server):
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.listening = asyncio.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.listening.set()
-
-
 @asynccontextmanager
 async def serve_receiver() -> AsyncIterator[Receiver]:
     receiver = Receiver()
@@ -58,17 +48,6 @@ async def serve_receiver() -> AsyncIterator[Receiver]:
         receiver.arrived.set()
         return Response(status_code=204)
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="none", http="h11")
-    server = _Server(config)
-    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
-    await asyncio.wait_for(server.listening.wait(), 5)
-    receiver.url = f"http://127.0.0.1:{port}/webhooks/hubspot"
-    try:
+    async with serve(app) as base_url:
+        receiver.url = f"{base_url}/webhooks/hubspot"
         yield receiver
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()

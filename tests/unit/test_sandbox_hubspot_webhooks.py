@@ -17,13 +17,13 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from fastapi import FastAPI, Request, Response
 
 from services.config import SandboxSettings
 from services.connectors.hubspot_signature import sign_v3, verify_v3
 from services.sandbox.hubspot.app import create_app
 from services.sandbox.hubspot.webhooks import WebhookPolicy
+from tests.helpers import serve
 
 SECRET = "test-app-secret"
 AUTH = {"Authorization": "Bearer sandbox-hubspot-token"}
@@ -66,18 +66,6 @@ class Receiver:
         return self.events()
 
 
-class _Server(uvicorn.Server):
-    """uvicorn that says when it listens."""
-
-    def __init__(self, config: uvicorn.Config) -> None:
-        super().__init__(config)
-        self.listening = asyncio.Event()
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets)
-        self.listening.set()
-
-
 @pytest_asyncio.fixture(scope="module")
 async def server() -> AsyncIterator[Receiver]:
     receiver = Receiver()
@@ -96,18 +84,9 @@ async def server() -> AsyncIterator[Receiver]:
         receiver.take(Delivery(str(request.url), dict(request.headers), body, events))
         return Response(status_code=204)
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan="off", ws="none", http="h11")
-    uvicorn_server = _Server(config)
-    task = asyncio.get_running_loop().create_task(uvicorn_server.serve(sockets=[sock]))
-    await asyncio.wait_for(uvicorn_server.listening.wait(), 5)
-    receiver.url = f"http://127.0.0.1:{port}/webhooks/hubspot"
-    yield receiver
-    uvicorn_server.should_exit = True
-    await task
-    sock.close()
+    async with serve(app) as base_url:
+        receiver.url = f"{base_url}/webhooks/hubspot"
+        yield receiver
 
 
 @pytest_asyncio.fixture
