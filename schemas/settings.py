@@ -19,6 +19,10 @@ class SyncState(StrEnum):
     OFF = "off"
 
 
+# The states in which a sync reads changes and writes them.
+RUNNING_STATES = (SyncState.INITIAL_SYNC, SyncState.SYNCING)
+
+
 # How one field resolves a difference between the two sides (see docs/mappings.md).
 MappingRule = Literal[
     "default",

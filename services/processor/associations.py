@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from schemas.commands import WriteCommand, WriteOp
 from schemas.events import Side
-from schemas.settings import SyncState
+from schemas.settings import RUNNING_STATES
 from services.connectors.base import Association, Connector
 from services.domain.associations import ASSOCIATIONS, changed, snapshot_key
 from services.store.repository import Store
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ACTIVE = (SyncState.INITIAL_SYNC, SyncState.SYNCING)
 ConnectorOf = Callable[[Side, str], Awaitable[Connector]]
 
 
@@ -47,7 +46,7 @@ async def association_commands(
     for (connection_id, side), group in groups.items():
         for to_object in ASSOCIATIONS.get(object_type, ()):
             to_sync = await store.get_sync(connection_id, to_object)
-            if to_sync is None or to_sync.state not in ACTIVE:
+            if to_sync is None or to_sync.state not in RUNNING_STATES:
                 continue
             made, held = await _for_object(
                 store, connector_of, object_type, to_object, connection_id, side, group

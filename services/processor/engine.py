@@ -13,7 +13,7 @@ from typing import Any
 from schemas.commands import WriteCommand, WriteOp
 from schemas.events import ChangeEvent, ChangeKind, Side
 from schemas.objects import kind_of
-from schemas.settings import FieldMapping, SideFilters, SyncState
+from schemas.settings import RUNNING_STATES, FieldMapping, SideFilters
 from services.connectors.base import Connector, Record
 from services.connectors.registry import Connectors
 from services.domain.decide import Decision, LinkState, decide
@@ -25,8 +25,6 @@ from services.processor.associations import association_commands
 from services.store.repository import Store, Sync
 
 log = logging.getLogger(__name__)
-
-ACTIVE = (SyncState.INITIAL_SYNC, SyncState.SYNCING)
 
 
 @dataclass
@@ -102,7 +100,9 @@ class Engine:
     async def _handle_object(
         self, object_type: str, events: list[ChangeEvent], result: BatchResult
     ) -> None:
-        syncs = {s.connection_id: s for s in await self.store.list_syncs(object_type, ACTIVE)}
+        syncs = {
+            s.connection_id: s for s in await self.store.list_syncs(object_type, RUNNING_STATES)
+        }
         mappings = {cid: effective_mappings(object_type, s.settings) for cid, s in syncs.items()}
         items: list[_Item] = []
         for event in events:

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from schemas.commands import WriteCommand, WriteOp
 from schemas.events import ChangeEvent, ChangeKind, Side
-from schemas.settings import SyncState
+from schemas.settings import RUNNING_STATES
 from services.connectors.base import Association, Connector, WriteRequest, WriteResult
 from services.connectors.errors import Action, Category
 from services.connectors.registry import Connectors
@@ -20,8 +20,6 @@ from services.store.links import AuditEntry, LinkOutcome, StoredLink
 from services.store.repository import Store
 
 log = logging.getLogger(__name__)
-
-WRITABLE = (SyncState.INITIAL_SYNC, SyncState.SYNCING)
 
 
 def collapse(commands: list[WriteCommand]) -> list[WriteCommand]:
@@ -106,7 +104,7 @@ class Writer:
             key = (command.connection_id, command.object_type)
             if key not in states:
                 sync = await self.store.get_sync(*key)
-                states[key] = sync is not None and sync.state in WRITABLE
+                states[key] = sync is not None and sync.state in RUNNING_STATES
         return [c for c in commands if states[(c.connection_id, c.object_type)]]
 
     async def _write_group(
@@ -219,7 +217,7 @@ class Writer:
         """Whether an object the records associate with is synced by this connection."""
         for to_object in ASSOCIATIONS.get(object_type, ()):
             sync = await self.store.get_sync(connection_id, to_object)
-            if sync is not None and sync.state in WRITABLE:
+            if sync is not None and sync.state in RUNNING_STATES:
                 return True
         return False
 

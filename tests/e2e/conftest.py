@@ -1,9 +1,35 @@
 """End-to-end fixtures: the whole stack, polled by the reconciler every two seconds so that
 its look at datasync's own writes is part of every test."""
 
+import httpx
 import pytest
+import pytest_asyncio
+
+from services.devstack.stack import Stack
 
 
 @pytest.fixture(scope="session")
 def datasync_stack_env() -> dict[str, str]:
     return {"DATASYNC_RECONCILE_INTERVAL_SECONDS": "2", "DATASYNC_RETRY_BASE_SECONDS": "1"}
+
+
+@pytest_asyncio.fixture(scope="session")
+async def hubspot_account(datasync_stack: Stack) -> None:
+    """The stack's HubSpot account is the sandbox's, whose webhooks reach the ingest."""
+    s = datasync_stack
+    headers = {"Authorization": f"Bearer {s.admin_token}"}
+    async with httpx.AsyncClient(base_url=s.api_url, headers=headers) as api:
+        response = await api.put(
+            "/v1/hubspot",
+            json={
+                "base_url": s.hubspot_url,
+                "access_token": "sandbox-hubspot-token",
+                "app_secret": "sandbox-hubspot-app-secret",
+            },
+        )
+        assert response.status_code == 200, response.text
+    async with httpx.AsyncClient() as http:
+        hook = await http.put(
+            f"{s.hubspot_url}/_sandbox/webhook", json={"url": f"{s.ingest_url}/webhooks/hubspot"}
+        )
+        assert hook.status_code == 204

@@ -200,27 +200,6 @@ class World:
         return org
 
 
-@pytest_asyncio.fixture(scope="module")
-async def hubspot_account(datasync_stack: Stack) -> None:
-    s = datasync_stack
-    headers = {"Authorization": f"Bearer {s.admin_token}"}
-    async with httpx.AsyncClient(base_url=s.api_url, headers=headers) as api:
-        response = await api.put(
-            "/v1/hubspot",
-            json={
-                "base_url": s.hubspot_url,
-                "access_token": "sandbox-hubspot-token",
-                "app_secret": "sandbox-hubspot-app-secret",
-            },
-        )
-        assert response.status_code == 200, response.text
-    async with httpx.AsyncClient() as http:
-        hook = await http.put(
-            f"{s.hubspot_url}/_sandbox/webhook", json={"url": f"{s.ingest_url}/webhooks/hubspot"}
-        )
-        assert hook.status_code == 204
-
-
 @pytest_asyncio.fixture
 async def world(datasync_stack: Stack, hubspot_account: None) -> AsyncIterator[World]:
     s = datasync_stack
