@@ -108,4 +108,9 @@ class SyncSettings(BaseModel):
         None, description="None means the object's default mappings"
     )
     only_with_email: bool | None = Field(None, description="None means true for contacts")
+    propagate_deletes: bool = Field(
+        False,
+        description="A record deleted on one side is deleted on the other too, where the "
+        "direction allows writing there; off, its link is only marked deleted",
+    )
     filters: SideFilters = Field(default_factory=SideFilters)

@@ -16,12 +16,19 @@ from schemas.objects import kind_of
 from schemas.settings import RUNNING_STATES, FieldMapping, SideFilters
 from services.connectors.base import Connector, Record
 from services.connectors.registry import Connectors
-from services.domain.decide import Decision, LinkState, decide
+from services.domain.decide import Decision, LinkState, decide, may_write
 from services.domain.fieldtypes import record_modified_at
-from services.domain.mapping import canonical, effective_mappings, side_fields, to_side
+from services.domain.mapping import (
+    Canonical,
+    canonical,
+    effective_mappings,
+    side_fields,
+    to_side,
+)
 from services.domain.matching import MATCH_KEYS, match_fields
 from services.domain.rules import rule_fields
 from services.processor.associations import association_commands
+from services.processor.inflight import RecentWrites
 from services.store.repository import Store, Sync
 
 log = logging.getLogger(__name__)
@@ -43,7 +50,15 @@ class _Item:
     properties: dict[str, Any]
     link: LinkState | None = None
     deleted_side: Side | None = None
-    counterpart: dict[str, Any] | None = None
+    counterpart: dict[str, Any] | None = None  # the other side's record, as read
+    counterpart_values: Canonical | None = None  # ... its mapped values, as decided upon
+
+
+def _echo(event: ChangeEvent, syncs: int) -> bool:
+    """datasync's own write, dropped unseen. Where several accounts sync the object, a write
+    into HubSpot is a change for the others (HubSpot is the hub): it goes on, and the
+    snapshot recognises it as an echo for the account that wrote it."""
+    return event.self_originated and not (event.side is Side.HUBSPOT and syncs > 1)
 
 
 def _latest(events: list[ChangeEvent]) -> list[ChangeEvent]:
@@ -59,6 +74,28 @@ def _latest(events: list[ChangeEvent]) -> list[ChangeEvent]:
     return list(last.values())
 
 
+def _differs(values: Canonical, snapshot: Canonical | None) -> bool:
+    return snapshot is not None and any(snapshot.get(k) != v for k, v in values.items())
+
+
+def _changed_since_synced(item: _Item) -> bool:
+    """Whether a record of a pair that synced before holds values other than its snapshot:
+    a change of its own, not an echo of datasync's write."""
+    link, side = item.link, item.event.side
+    if link is None or not link.paired or item.event.origin == "initial_sync":
+        return False
+    if link.snapshot(side.other) is None:
+        return False
+    return _differs(canonical(item.properties, item.mappings, side), link.snapshot(side))
+
+
+def _changed_on_both_sides(item: _Item) -> bool:
+    link, side = item.link, item.event.side
+    if link is None or item.counterpart_values is None or not _changed_since_synced(item):
+        return False
+    return _differs(item.counterpart_values, link.snapshot(side.other))
+
+
 def _reason(item: _Item, op: WriteOp, target: Side) -> str:
     """Why a write happens, in words for the audit trail."""
     side, origin = item.event.side, item.event.origin
@@ -66,12 +103,17 @@ def _reason(item: _Item, op: WriteOp, target: Side) -> str:
         if origin == "resync":
             return f"resync: recreated in {target} the record deleted there"
         return f"new {side} record: created in {target}"
-    first_sync = item.counterpart is not None
+    synced_before = item.link is not None and item.link.snapshot(side) is not None
     if op is WriteOp.LINK:
         return "matched records already agree: linked"
-    if first_sync:
-        winner = item.sync.settings.conflict_winner
+    winner = item.sync.settings.conflict_winner
+    if item.counterpart is not None and not synced_before:
         return f"first sync of a matched pair: {winner} wins conflicts, blanks are filled"
+    if _changed_on_both_sides(item):
+        return (
+            "changed in both hubspot and app since the last sync: each field's rule decided"
+            f" ({winner} wins by default)"
+        )
     via = {"reconciler": " (found by the reconciler)", "retry": " (retried)"}.get(origin, "")
     return f"changed in {side}{via}"
 
@@ -80,6 +122,7 @@ class Engine:
     def __init__(self, store: Store, connectors: Connectors) -> None:
         self.store = store
         self.connectors = connectors
+        self.recent_writes = RecentWrites()
 
     async def _connector(self, side: Side, connection_id: str) -> Connector:
         if side is Side.HUBSPOT:
@@ -88,10 +131,8 @@ class Engine:
 
     async def handle(self, events: list[ChangeEvent]) -> BatchResult:
         result = BatchResult()
-        live = [e for e in events if not e.self_originated]
-        result.stats["echoes_dropped"] += len(events) - len(live)
         by_object: dict[str, list[ChangeEvent]] = defaultdict(list)
-        for event in _latest(live):
+        for event in _latest(events):
             by_object[event.object_type].append(event)
         for object_type, object_events in by_object.items():
             await self._handle_object(object_type, object_events, result)
@@ -103,19 +144,17 @@ class Engine:
         syncs = {
             s.connection_id: s for s in await self.store.list_syncs(object_type, RUNNING_STATES)
         }
+        live = [e for e in events if not _echo(e, len(syncs))]
+        result.stats["echoes_dropped"] += len(events) - len(live)
         mappings = {cid: effective_mappings(object_type, s.settings) for cid, s in syncs.items()}
         items: list[_Item] = []
-        for event in events:
+        deletes: dict[tuple[str, Side], list[ChangeEvent]] = defaultdict(list)
+        for event in live:
             targets = [event.connection_id] if event.connection_id is not None else list(syncs)
             targets = [t for t in targets if t in syncs]
             if event.kind is ChangeKind.DELETE:
-                # Deletes are not propagated by default: the link is marked, and "resync
-                # deleted records" recreates the record on this side later.
                 for connection_id in targets:
-                    await self.store.mark_deleted(
-                        connection_id, object_type, event.side, [event.record_id]
-                    )
-                result.stats["deletes_marked"] += 1
+                    deletes[(connection_id, event.side)].append(event)
                 continue
             if event.kind is ChangeKind.MERGE and event.merged_ids:
                 for connection_id in targets:
@@ -132,6 +171,8 @@ class Engine:
                         event.properties or {},
                     )
                 )
+        for (connection_id, side), deleted in deletes.items():
+            await self._delete(syncs[connection_id], side, deleted, result)
         if not items:
             return
         await self._load_records(
@@ -154,6 +195,15 @@ class Engine:
                 exclusions[key][item.event.record_id] = decision.excluded
             elif decision.unchanged:
                 result.stats["unchanged"] += 1
+            for write in decision.writes:
+                if write.target_id is not None and write.values:
+                    self.recent_writes.remember(
+                        item.sync.connection_id,
+                        object_type,
+                        write.target,
+                        write.target_id,
+                        write.values,
+                    )
             result.commands.extend(self._commands(object_type, item, decision))
         associations, waiting = await association_commands(
             self.store, self._connector, object_type, items
@@ -165,17 +215,54 @@ class Engine:
             result.stats["excluded"] += len(reasons)
         result.stats["commands"] += len(result.commands)
 
+    async def _delete(
+        self, sync: Sync, side: Side, events: list[ChangeEvent], result: BatchResult
+    ) -> None:
+        """Records deleted on `side`: their links are marked, and "resync deleted records"
+        can recreate them there later. Only where the sync propagates deletes (and may write
+        into the other side) is the linked record deleted there too."""
+        connection_id, object_type = sync.connection_id, sync.object_type
+        ids = [e.record_id for e in events]
+        links = await self.store.stored_links(connection_id, object_type, side, ids)
+        await self.store.mark_deleted(connection_id, object_type, side, ids)
+        result.stats["deletes_marked"] += len(ids)
+        if not sync.settings.propagate_deletes or not may_write(sync.settings, side.other):
+            return
+        for event in events:
+            record_id = event.record_id
+            stored = links.get(record_id)
+            if stored is None or stored.deleted_side is not None:
+                continue  # never synced, or deleted on one side already
+            target_id = stored.state.record_id(side.other)
+            if target_id is None:
+                continue
+            result.commands.append(
+                WriteCommand(
+                    connection_id=connection_id,
+                    object_type=object_type,
+                    target=side.other,
+                    op=WriteOp.DELETE,
+                    source_id=record_id,
+                    target_id=target_id,
+                    kind=kind_of(record_id),
+                    caused_by=event.event_id,
+                    reason=f"deleted in {side}: deleted in {side.other} (deletes propagate)",
+                )
+            )
+            result.stats["deletes_propagated"] += 1
+
     @staticmethod
     def _stale_suspects(items: list[_Item]) -> list[_Item]:
-        suspects = []
-        for item in items:
-            snapshot = item.link.snapshot(item.event.side) if item.link else None
-            if item.event.origin != "reconciler" or snapshot is None:
-                continue
-            values = canonical(item.properties, item.mappings, item.event.side)
-            if any(snapshot.get(k) != v for k, v in values.items()):
-                suspects.append(item)
-        return suspects
+        return [
+            item
+            for item in items
+            if item.event.origin == "reconciler"
+            and item.link is not None
+            and _differs(
+                canonical(item.properties, item.mappings, item.event.side),
+                item.link.snapshot(item.event.side),
+            )
+        ]
 
     async def _load_records(
         self, object_type: str, reload: list[_Item], items: list[_Item], result: BatchResult
@@ -236,6 +323,10 @@ class Engine:
             if event.counterpart is not None:
                 item.counterpart = event.counterpart
             elif link is not None and link.paired and link.snapshot(event.side) is None:
+                by_id[(item.sync.connection_id, event.side.other)].append(item)
+            elif _changed_since_synced(item):
+                # The other side may have changed the same field since: read it, so that the
+                # field's rule resolves the conflict instead of the order the changes arrive in.
                 by_id[(item.sync.connection_id, event.side.other)].append(item)
             elif (
                 (link is None or not link.paired)
@@ -312,6 +403,18 @@ class Engine:
             if item.counterpart is not None
             else None
         )
+        other_snapshot = item.link.snapshot(side.other) if item.link else None
+        other_id = item.link.record_id(side.other) if item.link else None
+        if counterpart is not None and other_snapshot is not None and other_id is not None:
+            counterpart = self.recent_writes.mask(
+                item.sync.connection_id,
+                object_type,
+                side.other,
+                other_id,
+                counterpart,
+                other_snapshot,
+            )
+        item.counterpart_values = counterpart
         if item.event.origin == "resync" and item.deleted_side is side.other:
             # Recreate a record deleted on the other side: it synced before, so the rules that
             # limit which records start syncing do not apply.

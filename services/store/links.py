@@ -149,7 +149,7 @@ class LinkQueries:
                     o.command_id,
                 )
                 for o in outcomes
-                if o.status == "in_sync"
+                if o.status == "in_sync" or (o.status == "deleted" and o.op == "delete")
                 for a in o.audit
             ]
             if audit:
@@ -209,13 +209,16 @@ class LinkQueries:
                 synced,
             )
         elif o.status == "deleted" and o.target is not None:
+            # A propagated delete keeps the side the record was deleted on first.
             await conn.execute(
-                "UPDATE links SET status = 'deleted', deleted_side = $2, error_category = $3,"
-                " error_message = $4, next_retry_at = NULL, updated_at = now() WHERE id = $1",
+                "UPDATE links SET status = 'deleted', error_category = $3, error_message = $4,"
+                " deleted_side = CASE WHEN $5 = 'delete' THEN COALESCE(deleted_side, $2)"
+                " ELSE $2 END, next_retry_at = NULL, updated_at = now() WHERE id = $1",
                 row["id"],
                 o.target.value,
                 o.error_category,
                 o.error_message,
+                o.op,
             )
         else:
             await conn.execute(

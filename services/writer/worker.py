@@ -32,6 +32,9 @@ def collapse(commands: list[WriteCommand]) -> list[WriteCommand]:
             merged[key] = command
             continue
         op = command.op
+        if WriteOp.DELETE in (earlier.op, command.op):
+            merged[key] = command  # a delete ends what came before it; a later write is a resync
+            continue
         if WriteOp.CREATE in (earlier.op, command.op):
             op = WriteOp.CREATE
         elif earlier.op is WriteOp.UPDATE or command.op is WriteOp.UPDATE:
@@ -53,7 +56,7 @@ def audit_entries(
     command: WriteCommand, op: WriteOp, target: Side, link: LinkState | None
 ) -> list[AuditEntry]:
     """The fields a landed write changed on the target: name, old value, new value."""
-    if op is WriteOp.LINK:
+    if op in (WriteOp.LINK, WriteOp.DELETE):
         return [AuditEntry(None, None, None)]
     before = (link.snapshot(target) if link else None) or {}
     entries = []
@@ -130,7 +133,10 @@ class Writer:
             if op is WriteOp.UPDATE and target_id is None:
                 op = WriteOp.CREATE  # the linked record was deleted and is being resynced
             ops[command.command_id] = op
-            # An update that only changes associations writes no fields.
+            # An update that only changes associations writes no fields; a record deleted
+            # there already is not deleted again.
+            if op is WriteOp.DELETE and (gone or target_id is None):
+                continue
             if op is not WriteOp.LINK and (command.properties or op is not WriteOp.UPDATE):
                 requests.append(
                     WriteRequest(
@@ -244,6 +250,19 @@ class Writer:
             "reason": command.reason or op.value,
             "command_id": command.command_id,
         }
+        if op is WriteOp.DELETE and (
+            result is None or result.error is None or result.error.category is Category.NOT_FOUND
+        ):
+            return LinkOutcome(
+                connection_id,
+                object_type,
+                ids[Side.HUBSPOT],
+                ids[Side.APP],
+                "deleted",
+                None,
+                audit=audit_entries(command, op, self.target, link),
+                **common,  # type: ignore[arg-type]
+            )
         if result is None or result.ok:
             return LinkOutcome(
                 connection_id,
