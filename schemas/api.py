@@ -5,6 +5,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, HttpUrl
 
+from schemas.events import Side
 from schemas.settings import SyncSettings, SyncState
 
 
@@ -90,3 +91,89 @@ class ObjectHealth(BaseModel):
 class HealthOut(BaseModel):
     connection_id: str
     objects: dict[str, ObjectHealth]
+
+
+class FailingExample(BaseModel):
+    hubspot_id: str | None
+    app_id: str | None
+    message: str | None
+    attempts: int = Field(description="Writes tried so far")
+    next_retry_at: datetime | None = Field(description="When the record is tried again")
+
+
+class ErrorGroupOut(BaseModel):
+    object: str
+    category: str = Field(description="validation, duplicate, permission, rate_limit, ...")
+    count: int
+    fix: str = Field(description="The steps that fix the cause")
+    next_retry_at: datetime | None = Field(description="The soonest retry of the group")
+    examples: list[FailingExample] = Field(description="A few records, most recently failed first")
+
+
+class ErrorsOut(BaseModel):
+    connection_id: str
+    failing: int = Field(description="Failing records in every group")
+    groups: list[ErrorGroupOut] = Field(description="By object and category, largest first")
+
+
+class RecordError(BaseModel):
+    category: str
+    message: str | None
+    fix: str
+    attempts: int
+    next_retry_at: datetime | None
+
+
+class RecordOut(BaseModel):
+    object: str
+    hubspot_id: str | None
+    app_id: str | None
+    status: str = Field(
+        description="in_sync, failing, excluded, deleted, pending, merged, resync or resyncing"
+    )
+    error: RecordError | None = Field(None, description="Why it fails (failing records)")
+    reason: str | None = Field(None, description="Why the sync's rules leave it out (excluded)")
+    deleted_side: Side | None = Field(
+        None, description="Where it was deleted (deleted, resync, resyncing)"
+    )
+    merged_into: str | None = Field(None, description="The HubSpot record it was merged into")
+    waiting_for: list[str] = Field(
+        default_factory=list, description="Associated objects whose record has not synced yet"
+    )
+    last_synced_at: datetime | None
+    updated_at: datetime = Field(description="When its status last changed; since/until filter")
+
+
+class RecordsOut(BaseModel):
+    records: list[RecordOut]
+    next_cursor: str | None = Field(description="The `cursor` of the next page; null at the end")
+
+
+class HubSpotAssociationType(BaseModel):
+    from_object: str = Field(description="HubSpot object whose records hold the association")
+    to_object: str
+    type_id: int | None = Field(description="HubSpot-defined association type id, if one is set")
+    label: str = Field(description="Primary, or default (HubSpot's unlabelled association)")
+
+
+class DynamicsLookup(BaseModel):
+    entity_set: str = Field(description="Dataverse entity set whose records hold the lookup")
+    lookup: str = Field(description="The lookup attribute, read as _<lookup>_value")
+    navigation: str = Field(description="The navigation property written with @odata.bind")
+
+
+class AssociationOut(BaseModel):
+    object: str = Field(description="The associated object")
+    held_by: str = Field(description="The object whose records carry the association")
+    syncs: bool = Field(description="Whether the association syncs now")
+    reason: str | None = Field(description="Why it does not sync")
+    hubspot_types: list[HubSpotAssociationType]
+    dynamics_lookups: list[DynamicsLookup]
+    notes: list[str] = Field(default_factory=list)
+
+
+class AssociationsOut(BaseModel):
+    connection_id: str
+    object: str
+    state: SyncState
+    associations: list[AssociationOut]

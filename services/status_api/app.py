@@ -34,6 +34,7 @@ from services.domain.matching import match_fields
 from services.domain.rules import rule_fields
 from services.domain.validation import validate_settings, with_field_types
 from services.status_api.auth import TokenCheck
+from services.status_api.records import record_views
 from services.store.repository import Connection, HubSpotAccount, Store, Sync
 from services.web import ApiError, install_error_handlers
 
@@ -97,6 +98,16 @@ def create_app(
         if sync is None:
             raise ApiError(404, "unknown_sync", f"connection {cid} has no {obj} sync")
         return sync
+
+    app.include_router(
+        record_views(
+            store,
+            read=viewer,
+            connection_or_404=connection_or_404,
+            object_or_404=object_or_404,
+            sync_or_404=sync_or_404,
+        )
+    )
 
     @app.get("/dashboard", include_in_schema=False)
     async def dashboard() -> HTMLResponse:

@@ -11,6 +11,7 @@ import asyncpg
 from schemas.events import Side
 from schemas.settings import SyncSettings, SyncState
 from services.store.links import LinkQueries
+from services.store.views import ViewQueries
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
@@ -49,8 +50,9 @@ class Sync:
     updated_at: datetime
 
 
-class Store(LinkQueries):
-    """Every query, over one connection pool; link queries live in `links.py`."""
+class Store(LinkQueries, ViewQueries):
+    """Every query, over one connection pool; link queries live in `links.py`, the status
+    API's read models in `views.py`."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
@@ -185,11 +187,12 @@ class Store(LinkQueries):
                 connection_id,
                 object_type,
             )
-            await conn.execute(
-                "DELETE FROM watermarks WHERE connection_id = $1 AND object_type = $2",
-                connection_id,
-                object_type,
-            )
+            for table in ("watermarks", "association_waits"):
+                await conn.execute(
+                    f"DELETE FROM {table} WHERE connection_id = $1 AND object_type = $2",
+                    connection_id,
+                    object_type,
+                )
             result = await conn.execute(
                 "DELETE FROM syncs WHERE connection_id = $1 AND object_type = $2",
                 connection_id,

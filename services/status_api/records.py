@@ -1,0 +1,265 @@
+"""The status API's read views of a connection's records: failing records grouped by error,
+the record view, and the association mappings of a sync."""
+
+import base64
+import binascii
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from schemas.api import (
+    AssociationOut,
+    AssociationsOut,
+    DynamicsLookup,
+    ErrorGroupOut,
+    ErrorsOut,
+    FailingExample,
+    HubSpotAssociationType,
+    RecordError,
+    RecordOut,
+    RecordsOut,
+)
+from schemas.events import Side
+from schemas.objects import DYNAMICS_ENTITY_SETS, HUBSPOT_OBJECTS
+from schemas.settings import RUNNING_STATES, SyncState
+from services.connectors.dynamics import LOOKUPS
+from services.connectors.errors import FIX_STEPS, Category
+from services.connectors.hubspot import PRIMARY_TYPE_IDS
+from services.domain.associations import ASSOCIATIONS
+from services.store.repository import Connection, Store, Sync
+from services.store.views import LINK_STATUSES, RecordRow
+from services.web import ApiError
+
+EXAMPLES_PER_GROUP = 5
+_MAX_LINK_ID = 2**63 - 1
+_ONE = {"companies": "company", "contacts": "contact", "deals": "deal"}
+
+
+def fix_for(category: str | None) -> str:
+    """The fix steps of a stored category; one this version does not know gets the generic ones."""
+    try:
+        return FIX_STEPS[Category(category or Category.UNKNOWN)]
+    except ValueError:
+        return FIX_STEPS[Category.UNKNOWN]
+
+
+def encode_cursor(link_id: int) -> str:
+    return base64.urlsafe_b64encode(f"after:{link_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The link id a cursor of `encode_cursor` continues after; 422 for anything else."""
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, ValueError):
+        text = ""
+    prefix, _, value = text.partition(":")
+    if prefix == "after" and value.isascii() and value.isdigit() and int(value) <= _MAX_LINK_ID:
+        return int(value)
+    raise ApiError(
+        422, "invalid_cursor", "the cursor is not one this API returned; start again without it"
+    )
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    """A time without an offset is taken as UTC."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+def _record_out(row: RecordRow) -> RecordOut:
+    failing = row.status == "failing"
+    return RecordOut(
+        object=row.object_type,
+        hubspot_id=row.hubspot_id,
+        app_id=row.app_id,
+        status=row.status,
+        error=RecordError(
+            category=row.error_category or Category.UNKNOWN.value,
+            message=row.error_message,
+            fix=fix_for(row.error_category),
+            attempts=row.attempts,
+            next_retry_at=row.next_retry_at,
+        )
+        if failing
+        else None,
+        # An exclusion's reason is kept where a failure keeps its message.
+        reason=row.error_message if row.status == "excluded" else None,
+        deleted_side=Side(row.deleted_side)
+        if row.deleted_side and row.status in ("deleted", "resync", "resyncing")
+        else None,
+        merged_into=row.merged_into,
+        waiting_for=row.waiting_for,
+        last_synced_at=row.last_synced_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _not_running(object_type: str, sync: Sync | None) -> str | None:
+    """Why the sync of `object_type` does not carry associations now, or None if it does."""
+    if sync is None:
+        return f"the connection has no {object_type} sync"
+    if sync.state in RUNNING_STATES:
+        return None
+    if sync.state is SyncState.DRAFT:
+        return f"the {object_type} sync has not started (draft)"
+    return f"the {object_type} sync is {sync.state.value}"
+
+
+def describe_association(
+    holder: str, associated: str, syncs: dict[str, Sync | None], seen_from: str
+) -> AssociationOut:
+    """One association: `holder`'s records point at records of `associated`; it syncs when
+    both objects' syncs run. `seen_from` is the sync asked about, one of the two."""
+    both = dict.fromkeys((seen_from, holder, associated))  # the sync asked about first
+    reasons = [r for o in both if (r := _not_running(o, syncs[o]))]
+    hubspot_types = [
+        HubSpotAssociationType(
+            from_object=entity,
+            to_object=to_entity,
+            type_id=PRIMARY_TYPE_IDS.get((entity, to_entity)),
+            label="Primary" if (entity, to_entity) in PRIMARY_TYPE_IDS else "default",
+        )
+        for entity in HUBSPOT_OBJECTS[holder]
+        for to_entity in HUBSPOT_OBJECTS[associated]
+    ]
+    lookups = LOOKUPS.get((holder, associated), {})
+    one = _ONE.get(associated, associated)
+    if any(t.type_id is not None for t in hubspot_types):
+        notes = [f"only the primary {one} syncs: a Dynamics 365 lookup holds one record"]
+    else:
+        notes = [
+            f"of several {associated}, only the first syncs: a Dynamics 365 lookup holds one record"
+        ]
+    without = [s for s in DYNAMICS_ENTITY_SETS[holder] if s not in lookups]
+    if without:
+        notes.append(
+            f"Dynamics 365 {', '.join(without)} have no lookup to {associated}:"
+            " their association does not sync"
+        )
+    return AssociationOut(
+        object=associated if holder == seen_from else holder,
+        held_by=holder,
+        syncs=not reasons,
+        reason="; ".join(reasons) or None,
+        hubspot_types=hubspot_types,
+        dynamics_lookups=[
+            DynamicsLookup(entity_set=s, lookup=lookup.attribute, navigation=lookup.navigation)
+            for s, lookup in lookups.items()
+        ],
+        notes=notes,
+    )
+
+
+def record_views(
+    store: Store,
+    *,
+    read: Callable[[Request], None],
+    connection_or_404: Callable[[str], Awaitable[Connection]],
+    object_or_404: Callable[[str], str],
+    sync_or_404: Callable[[str, str], Awaitable[Sync]],
+) -> APIRouter:
+    """The routes, for `create_app` to include; every one is open to viewers."""
+    router = APIRouter(prefix="/v1/connections/{cid}", dependencies=[Depends(read)])
+
+    @router.get("/errors", response_model=ErrorsOut)
+    async def errors(cid: str, object: str | None = None) -> ErrorsOut:
+        """Failing records grouped by object and error category, the largest group first:
+        each group's count, the steps to fix it, when its soonest retry is due and a few
+        example records, the most recently failed first."""
+        await connection_or_404(cid)
+        if object is not None:
+            object_or_404(object)
+        groups = await store.failing_groups(cid, object, EXAMPLES_PER_GROUP)
+        return ErrorsOut(
+            connection_id=cid,
+            failing=sum(g.count for g in groups),
+            groups=[
+                ErrorGroupOut(
+                    object=g.object_type,
+                    category=g.category,
+                    count=g.count,
+                    fix=fix_for(g.category),
+                    next_retry_at=g.next_retry_at,
+                    examples=[
+                        FailingExample(
+                            hubspot_id=e.hubspot_id,
+                            app_id=e.app_id,
+                            message=e.message,
+                            attempts=e.attempts,
+                            next_retry_at=e.next_retry_at,
+                        )
+                        for e in g.examples
+                    ],
+                )
+                for g in groups
+            ],
+        )
+
+    @router.get("/records", response_model=RecordsOut)
+    async def records(
+        cid: str,
+        object: str | None = None,
+        status: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        cursor: str | None = None,
+        limit: int = Query(100, ge=1, le=1000),
+    ) -> RecordsOut:
+        """The record view: each record's ids on both sides, its status, why it fails (with
+        the fix) or was excluded, the side it was deleted on, the associated objects it waits
+        for, and when it last synced; in a stable order, `limit` at a time.
+
+        `since` (inclusive) and `until` (exclusive) are ISO-8601 times (UTC when they carry no
+        offset) that bound `updated_at`, when the record's status last changed: it covers
+        records that failed or were excluded without ever syncing, which `last_synced_at`
+        would leave out. Pass `next_cursor` back as `cursor` for the next page; it is null on
+        the last page."""
+        await connection_or_404(cid)
+        if object is not None:
+            object_or_404(object)
+        if status is not None and status not in LINK_STATUSES:
+            raise ApiError(
+                422,
+                "unknown_status",
+                f"unknown status {status!r}; one of {', '.join(LINK_STATUSES)}",
+                allowed=list(LINK_STATUSES),
+            )
+        since, until = _utc(since), _utc(until)
+        if since is not None and until is not None and since > until:
+            raise ApiError(422, "invalid_range", "since must not be after until")
+        rows = await store.record_page(
+            cid,
+            object_type=object,
+            status=status,
+            since=since,
+            until=until,
+            after_id=decode_cursor(cursor) if cursor is not None else 0,
+            limit=limit + 1,  # one more than asked tells whether another page follows
+        )
+        page = rows[:limit]
+        return RecordsOut(
+            records=[_record_out(r) for r in page],
+            next_cursor=encode_cursor(page[-1].id) if len(rows) > limit else None,
+        )
+
+    @router.get("/syncs/{obj}/associations", response_model=AssociationsOut)
+    async def associations(cid: str, obj: str) -> AssociationsOut:
+        """The associations the object takes part in, held by its records or by the other
+        object's: whether each syncs now (both objects' syncs run) and if not why, HubSpot's
+        association type and the Dynamics 365 lookup that carry it."""
+        sync = await sync_or_404(cid, obj)
+        pairs = [(h, a) for h, targets in ASSOCIATIONS.items() for a in targets if obj in (h, a)]
+        syncs: dict[str, Sync | None] = {obj: sync}
+        for other in {o for pair in pairs for o in pair} - {obj}:
+            syncs[other] = await store.get_sync(cid, other)
+        return AssociationsOut(
+            connection_id=cid,
+            object=obj,
+            state=sync.state,
+            associations=[describe_association(h, a, syncs, obj) for h, a in pairs],
+        )
+
+    return router
