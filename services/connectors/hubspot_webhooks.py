@@ -77,8 +77,15 @@ def parse_hubspot(body: Any, app_id: str | None) -> tuple[list[ChangeEvent], int
             continue
         object_type, hubspot_object = known
         object_id = item.get("objectId")
+        gone: list[Any] = []
         if kind is ChangeKind.MERGE:
-            object_id = item.get("primaryObjectId", item.get("newObjectId", object_id))
+            # The record that results from the merge is `newObjectId`; it is the primary's id
+            # unless HubSpot made a new record, and then the primary is gone as well.
+            primary = item.get("primaryObjectId")
+            object_id = next(
+                (i for i in (item.get("newObjectId"), primary, object_id) if i is not None), None
+            )
+            gone = [primary, *(item.get("mergedObjectIds") or [])]
         elif kind is ChangeKind.ASSOCIATION:
             object_id = item.get("fromObjectId", object_id)
         if object_id is None:
@@ -86,10 +93,11 @@ def parse_hubspot(body: Any, app_id: str | None) -> tuple[list[ChangeEvent], int
         properties = None
         if action == "propertyChange" and item.get("propertyName"):
             properties = {str(item["propertyName"]): item.get("propertyValue")}
+        # The primary's pair, if any, comes first: it is the one that follows a new record.
         merged = [
             _record_id(object_type, hubspot_object, m)
-            for m in item.get("mergedObjectIds") or []
-            if str(m) != str(object_id)
+            for m in dict.fromkeys(str(g) for g in gone if g is not None)
+            if m != str(object_id)
         ]
         events.append(
             ChangeEvent(

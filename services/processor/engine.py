@@ -63,13 +63,23 @@ def _echo(event: ChangeEvent, syncs: int) -> bool:
 
 def _latest(events: list[ChangeEvent]) -> list[ChangeEvent]:
     """The last event of each record: earlier ones in the batch are superseded, except that a
-    request to resync the record is kept whatever arrives with it."""
+    request to resync the record, and a merge, are kept whatever arrives with them."""
     last: dict[tuple[str, str | None, str], ChangeEvent] = {}
     for event in events:
         key = (event.side, event.connection_id, event.record_id)
         earlier = last.get(key)
-        if earlier is not None and earlier.origin == "resync" and event.origin != "resync":
-            event = event.model_copy(update={"origin": "resync"})
+        if earlier is not None:
+            update: dict[str, Any] = {}
+            if earlier.origin == "resync" and event.origin != "resync":
+                update["origin"] = "resync"
+            if earlier.kind is ChangeKind.MERGE and event.kind is not ChangeKind.DELETE:
+                # A change right after a merge must not hide it: the links follow first.
+                update["kind"] = ChangeKind.MERGE
+                update["merged_ids"] = list(dict.fromkeys([*earlier.merged_ids, *event.merged_ids]))
+            if event.self_originated and not earlier.self_originated:
+                update["self_originated"] = False  # an echo does not hide a person's change
+            if update:
+                event = event.model_copy(update=update)
         last[key] = event
     return list(last.values())
 

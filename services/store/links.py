@@ -163,7 +163,7 @@ class LinkQueries:
     @staticmethod
     async def _apply_outcome(conn: asyncpg.Connection, o: LinkOutcome) -> None:
         row = await conn.fetchrow(
-            "SELECT id, attempts FROM links WHERE connection_id = $1 AND object_type = $2"
+            "SELECT id, attempts, status FROM links WHERE connection_id = $1 AND object_type = $2"
             " AND ((hubspot_id = $3) OR (app_id = $4)) ORDER BY (hubspot_id IS NOT NULL"
             " AND app_id IS NOT NULL) DESC LIMIT 1 FOR UPDATE",
             o.connection_id,
@@ -171,6 +171,8 @@ class LinkQueries:
             o.hubspot_id,
             o.app_id,
         )
+        if row is not None and row["status"] == "merged":
+            return  # a write that was under way when HubSpot merged the record away
         synced = o.synced or {}
         attempts = (row["attempts"] if row else 0) + 1
         retry_in = o.retry_in
@@ -239,7 +241,7 @@ class LinkQueries:
         result = await self.pool.execute(
             f"UPDATE links SET status = 'deleted', deleted_side = $3, next_retry_at = NULL,"
             f" updated_at = now() WHERE connection_id = $1 AND object_type = $2"
-            f" AND {_SIDE_COLUMN[side]} = ANY($4::text[])",
+            f" AND {_SIDE_COLUMN[side]} = ANY($4::text[]) AND status <> 'merged'",
             connection_id,
             object_type,
             side.value,
@@ -250,37 +252,48 @@ class LinkQueries:
     async def repoint_merged(
         self, connection_id: str, object_type: str, primary_id: str, merged_ids: list[str]
     ) -> None:
-        """HubSpot merged records into `primary_id`: links of the merged-away records follow
-        the primary, unless the primary has its own link, in which case they are closed."""
+        """HubSpot merged the records `merged_ids` into `primary_id`.
+
+        The primary's own pair stays. Where the primary never paired (it was left out of the
+        sync, or its first write failed), the first merged record that has a pair hands it to
+        the primary, in place of the primary's lone row: the merge creates nothing in the app.
+        Every other pair of a merged-away record is closed: status `merged`, `merged_into`
+        the primary, and its HubSpot side counted as gone (`deleted_side`), so that the app
+        record, which is kept, is never copied back into HubSpot as a new record (HubSpot
+        holds its email already, on the primary). A merged-away record's lone row goes: the
+        record it stood for no longer exists."""
+        by_hubspot_id = (
+            "SELECT id, app_id FROM links WHERE connection_id = $1 AND object_type = $2"
+            " AND hubspot_id = $3 FOR UPDATE"
+        )
         async with self.pool.acquire() as conn, conn.transaction():
-            has_primary = await conn.fetchval(
-                "SELECT count(*) FROM links WHERE connection_id = $1 AND object_type = $2"
-                " AND hubspot_id = $3",
-                connection_id,
-                object_type,
-                primary_id,
-            )
+            own = await conn.fetchrow(by_hubspot_id, connection_id, object_type, primary_id)
+            paired = own is not None and own["app_id"] is not None
             for merged in merged_ids:
-                if has_primary:
+                row = await conn.fetchrow(by_hubspot_id, connection_id, object_type, merged)
+                if row is None:
+                    continue
+                if row["app_id"] is None:
+                    await conn.execute("DELETE FROM links WHERE id = $1", row["id"])
+                elif not paired:
+                    if own is not None:
+                        await conn.execute("DELETE FROM links WHERE id = $1", own["id"])
                     await conn.execute(
-                        "UPDATE links SET hubspot_id = NULL, merged_into = $4, status = 'merged',"
-                        " updated_at = now() WHERE connection_id = $1 AND object_type = $2"
-                        " AND hubspot_id = $3",
-                        connection_id,
-                        object_type,
-                        merged,
+                        "UPDATE links SET hubspot_id = $2, merged_into = NULL, updated_at = now()"
+                        " WHERE id = $1",
+                        row["id"],
                         primary_id,
                     )
+                    paired = True
                 else:
                     await conn.execute(
-                        "UPDATE links SET hubspot_id = $4, merged_into = NULL, updated_at = now()"
-                        " WHERE connection_id = $1 AND object_type = $2 AND hubspot_id = $3",
-                        connection_id,
-                        object_type,
-                        merged,
+                        "UPDATE links SET hubspot_id = NULL, merged_into = $2, status = 'merged',"
+                        " deleted_side = $3, error_category = NULL, error_message = NULL,"
+                        " next_retry_at = NULL, updated_at = now() WHERE id = $1",
+                        row["id"],
                         primary_id,
+                        Side.HUBSPOT.value,
                     )
-                    has_primary = 1
 
     async def due_retries(self, limit: int = 1000) -> list[asyncpg.Record]:
         """Failing links whose backoff has passed, pushed back so no other poller takes them."""
