@@ -76,6 +76,24 @@ def test_deletion_and_merge_events_carry_their_kind():
     assert merged.merged_ids == ["43"]
 
 
+def test_a_merge_that_makes_a_new_record_moves_the_primary_and_the_merged_ones_to_it():
+    [merged], _ = parse_hubspot(
+        [
+            hubspot_event(
+                subscriptionType="contact.merge",
+                objectId=42,
+                primaryObjectId=42,
+                mergedObjectIds=[43],
+                newObjectId=50,
+            )
+        ],
+        app_id=None,
+    )
+    # The record the merge produced is the one that lives on; the primary's pair goes first.
+    assert merged.record_id == "50"
+    assert merged.merged_ids == ["42", "43"]
+
+
 def test_unknown_subscription_types_are_counted_not_failed():
     events, ignored = parse_hubspot([hubspot_event(subscriptionType="ticket.creation")], None)
     assert (events, ignored) == ([], 1)
