@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import Any
 
 from schemas.commands import WriteCommand, WriteOp
 from schemas.events import ChangeEvent, ChangeKind, Side
@@ -61,10 +62,32 @@ def audit_entries(
     before = (link.snapshot(target) if link else None) or {}
     entries = []
     for key, new in command.synced.items():
-        name = key.split(":", 1)[0 if target is Side.HUBSPOT else 1]
+        if key.startswith("@"):
+            continue  # an association, not a field
+        name = _field(key, target)
         if name in command.properties and (op is WriteOp.CREATE or before.get(key) != new):
             entries.append(AuditEntry(name, before.get(key), new))
     return entries
+
+
+def _field(key: str, side: Side) -> str:
+    """The side's field name in a snapshot key ("hubspot_property:app_field")."""
+    return key.split(":", 1)[0 if side is Side.HUBSPOT else 1]
+
+
+def not_yet_synced(
+    command: WriteCommand, target: Side, snapshot: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The command's properties that the target's snapshot does not hold already. A create
+    repeated for a record that is linked by now (a redelivery, or a second poll while the
+    first create was under way) writes only these, so that it never undoes a change someone
+    made to the new record in between."""
+    held = {
+        _field(key, target)
+        for key, value in command.synced.items()
+        if not key.startswith("@") and snapshot is not None and snapshot.get(key) == value
+    }
+    return {name: value for name, value in command.properties.items() if name not in held}
 
 
 def retry_after(result: WriteResult, attempts: int, base_seconds: float) -> timedelta:
@@ -126,10 +149,13 @@ class Writer:
             target_id = command.target_id if not gone else None
             target_id = target_id or known
             op = command.op
+            properties = command.properties
             # Idempotent creates: a create whose source record is linked already (a
             # redelivery, or a second event racing the first) updates the linked record.
             if op is WriteOp.CREATE and target_id is not None:
                 op = WriteOp.UPDATE
+                snapshot = stored.state.snapshot(self.target) if stored else None
+                properties = not_yet_synced(command, self.target, snapshot)
             if op is WriteOp.UPDATE and target_id is None:
                 op = WriteOp.CREATE  # the linked record was deleted and is being resynced
             ops[command.command_id] = op
@@ -137,11 +163,9 @@ class Writer:
             # there already is not deleted again.
             if op is WriteOp.DELETE and (gone or target_id is None):
                 continue
-            if op is not WriteOp.LINK and (command.properties or op is not WriteOp.UPDATE):
+            if op is not WriteOp.LINK and (properties or op is not WriteOp.UPDATE):
                 requests.append(
-                    WriteRequest(
-                        command.command_id, op, target_id, command.properties, command.kind
-                    )
+                    WriteRequest(command.command_id, op, target_id, properties, command.kind)
                 )
         results: dict[str, WriteResult] = {}
         connector = (
