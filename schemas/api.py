@@ -3,31 +3,99 @@
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from schemas.events import Side
 from schemas.settings import SyncSettings, SyncState
 
+# What an HTTP header can carry as a bearer token: printable ASCII, no spaces.
+TOKEN_PATTERN = r"^[\x21-\x7e]+$"
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong; some errors add fields (`details`, `problems`, `allowed`)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    code: str = Field(
+        description="For programs: unauthorized, forbidden, invalid_request, unknown_connection,"
+        " unknown_object, unknown_sync, invalid_settings, not_started, app_unreachable, ...",
+        examples=["unknown_connection"],
+    )
+    message: str = Field(
+        description="For people", examples=["connection 3f9a1c2b7d4e does not exist"]
+    )
+
+
+class ErrorBody(BaseModel):
+    """The body of every error answer (401, 403, 404, 409, 422, 502)."""
+
+    error: ErrorDetail
+
 
 class HubSpotAccountIn(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "base_url": "https://api.hubapi.com",
+                    "access_token": "pat-na1-11111111-2222-3333-4444-555555555555",
+                    "app_secret": "0a1b2c3d-4e5f-6789-abcd-ef0123456789",
+                },
+                {
+                    "base_url": "http://127.0.0.1:8090",
+                    "access_token": "sandbox-hubspot-token",
+                    "app_secret": "sandbox-hubspot-app-secret",
+                },
+            ]
+        }
+    )
+
     base_url: HttpUrl = Field(description="https://api.hubapi.com, or the sandbox's address")
-    access_token: str = Field(min_length=1, description="Private-app access token")
+    access_token: str = Field(
+        min_length=1,
+        pattern=TOKEN_PATTERN,
+        description="Private-app access token (printable ASCII, as a header carries it)",
+    )
     app_secret: str = Field(min_length=1, description="The app's client secret (signs webhooks)")
 
 
 class HubSpotAccountOut(BaseModel):
-    base_url: str
-    portal_id: str | None
-    app_id: str | None
+    base_url: str = Field(examples=["https://api.hubapi.com"])
+    portal_id: str | None = Field(description="HubSpot's account id", examples=["8886743"])
+    app_id: str | None = Field(description="The app the access token belongs to")
 
 
 class Credentials(BaseModel):
-    access_token: str = Field(min_length=1)
+    access_token: str = Field(
+        min_length=1,
+        pattern=TOKEN_PATTERN,
+        description="A bearer token for the app's API (printable ASCII, as a header carries it)",
+    )
 
 
 class ConnectionIn(BaseModel):
-    app: Literal["dynamics365"]
-    name: str = Field(min_length=1, max_length=200)
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "app": "dynamics365",
+                    "name": "Contoso Europe",
+                    "base_url": "https://contoso.crm4.dynamics.com",
+                    "credentials": {"access_token": "eyJ0eXAiOiJKV1QiLCJhbGciOiJSUzI1NiJ9..."},
+                },
+                {
+                    "app": "dynamics365",
+                    "name": "Sandbox demo2",
+                    "base_url": "http://127.0.0.1:8091/demo2",
+                    "credentials": {"access_token": "sandbox-dynamics-token"},
+                },
+            ]
+        }
+    )
+
+    app: Literal["dynamics365"] = Field(description="The app to connect; more apps come later")
+    name: str = Field(min_length=1, max_length=200, description="A name for people")
     base_url: HttpUrl = Field(
         description="The organisation URL, e.g. https://contoso.crm.dynamics.com"
     )
@@ -35,11 +103,11 @@ class ConnectionIn(BaseModel):
 
 
 class ConnectionOut(BaseModel):
-    id: str
+    id: str = Field(description="The connection id (`cid` in the paths)", examples=["3f9a1c2b7d4e"])
     app: str
     name: str
     base_url: str
-    webhook_registered: bool
+    webhook_registered: bool = Field(description="Whether datasync's webhook is registered")
     created_at: datetime
 
 
@@ -52,6 +120,8 @@ class SyncOut(BaseModel):
 
 
 class ResyncIn(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"into": "hubspot"}]})
+
     into: Literal["hubspot", "app"] = Field(
         description="The side whose deleted records to recreate"
     )
@@ -81,6 +151,7 @@ class ObjectHealth(BaseModel):
     excluded: int = 0
     pending: int = 0
     deleted: int = 0
+    merged: int = Field(0, description="links closed because HubSpot merged the record away")
     waiting_for_association: int = Field(
         0, description="Synced records whose associated record has not synced yet"
     )
@@ -177,3 +248,24 @@ class AssociationsOut(BaseModel):
     object: str
     state: SyncState
     associations: list[AssociationOut]
+
+
+class DryRunOut(BaseModel):
+    """What "save and sync" would do; counts per side are keyed `hubspot` and `app`."""
+
+    object_type: str
+    linked: int = Field(description="Pairs linked before, checked again as pairs")
+    matched: int = Field(description="Pairs the initial sync would match")
+    in_sync: int = Field(description="Pairs that already agree: nothing would be written")
+    created: dict[str, int] = Field(description="Records that would be created on each side")
+    updated: dict[str, int] = Field(description="Records that would be updated on each side")
+    updated_fields: dict[str, dict[str, int]] = Field(
+        description="Per side, each field that would change and in how many records"
+    )
+    excluded: dict[str, dict[str, int]] = Field(
+        description="Per side, records the rules leave out, by reason"
+    )
+    duplicates: dict[str, int] = Field(description="Duplicates: neither matched nor copied")
+    held: dict[str, int] = Field(description="Records held back: they would match a duplicate")
+    not_synced: dict[str, int] = Field(description="Records the direction keeps where they are")
+    notes: dict[str, int] = Field(description="Values that would not be written, and how often")

@@ -20,7 +20,9 @@ SERVICES = {
     "sandbox-hubspot": ("services.sandbox.hubspot.main", "Emulated HubSpot API"),
     "sandbox-dynamics": ("services.sandbox.dynamics.main", "Emulated Dynamics 365 Web API"),
     "progress": ("services.cli_progress", "Progress bars of a connection's initial syncs"),
+    "token": ("services.tokens", "Create, list and revoke the control API's bearer tokens"),
 }
+TOKEN_ROLES = ("admin", "viewer")  # services.tokens.ROLES, without importing it for --help
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                 help="Bearer token (default: $DATASYNC_ADMIN_TOKEN, else .datasync/admin-token)",
             )
             p.add_argument("--interval", type=float, default=1.0, help="Seconds between looks")
+        if name == "token":
+            _token_arguments(p)
         if name == "writer":
             p.add_argument(
                 "--target",
@@ -63,6 +67,30 @@ def build_parser() -> argparse.ArgumentParser:
                 help="Target side to write to (repeatable); both when omitted",
             )
     return parser
+
+
+def _token_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    create = sub.add_parser(
+        "create",
+        help="Create a token and print it, this once only",
+        description="Create a token and print it, this once only; only its digest is stored",
+    )
+    create.add_argument(
+        "--role", required=True, choices=TOKEN_ROLES, help="admin may change things, viewer reads"
+    )
+    create.add_argument("--name", help="A unique name to list and revoke it by (default ROLE-ID)")
+    sub.add_parser(
+        "list",
+        help="The tokens: id, name, role, created, last used",
+        description="The tokens: id, name, role, created, last used (never the tokens themselves)",
+    )
+    revoke = sub.add_parser(
+        "revoke",
+        help="Revoke a token by name or id",
+        description="Revoke a token by name or id; the API refuses it within a second or two",
+    )
+    revoke.add_argument("token", metavar="NAME_OR_ID", help="The token's name, or else its id")
 
 
 def main(argv: list[str] | None = None) -> None:

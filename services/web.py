@@ -59,5 +59,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}
         return error_response(
-            exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail)
+            exc.status_code,
+            codes.get(exc.status_code, "http_error"),
+            str(exc.detail),
+            headers=getattr(exc, "headers", None),  # 405 carries `Allow`
         )

@@ -6,13 +6,14 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request, Response
+from fastapi import Body, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from schemas.api import (
     AuditOut,
     ConnectionIn,
     ConnectionOut,
+    DryRunOut,
     HealthOut,
     HubSpotAccountIn,
     HubSpotAccountOut,
@@ -33,7 +34,14 @@ from services.domain.mapping import effective_mappings, side_fields
 from services.domain.matching import match_fields
 from services.domain.rules import rule_fields
 from services.domain.validation import validate_settings, with_field_types
-from services.status_api.auth import TokenCheck
+from services.status_api.auth import Role, TokenCheck
+from services.status_api.inputs import refuse_unstorable_text
+from services.status_api.openapi import (
+    SYNC_SETTINGS_EXAMPLES,
+    ConnectionId,
+    ObjectName,
+    error_responses,
+)
 from services.status_api.records import record_views
 from services.store.repository import Connection, HubSpotAccount, Store, Sync
 from services.web import ApiError, install_error_handlers
@@ -62,22 +70,38 @@ def _connection_out(conn: Connection) -> ConnectionOut:
     )
 
 
+DESCRIPTION = """\
+Connect apps, choose what syncs and how, start and stop syncs, and follow their health.
+
+Every route needs a bearer token (`Authorization: Bearer <token>`): the deployment's
+`DATASYNC_ADMIN_TOKEN`, or one made with `datasync token create --role admin|viewer`. A viewer
+may only read; a change with a viewer's token gets 403. Errors answer
+`{"error": {"code", "message"}}` with 401, 403, 404, 409, 422 or 502.
+"""
+
+SyncSettingsBody = Annotated[SyncSettings, Body(openapi_examples=SYNC_SETTINGS_EXAMPLES)]
+
+
 def create_app(
     store: Store, admin_token: str | None, ingest: IngestSettings | None = None
 ) -> FastAPI:
+    """The API over `store`; `admin_token` is an admin's token besides those in the store."""
     ingest = ingest or IngestSettings()
-    app = FastAPI(title="datasync status and control API", version="0.1.0")
+    app = FastAPI(title="datasync status and control API", version="0.1.0", description=DESCRIPTION)
     install_error_handlers(app)
-    tokens = TokenCheck(admin_token)
+    tokens = TokenCheck(admin_token, store)
 
-    def viewer(request: Request) -> None:
-        tokens.role_of(request)
+    # The token first, so that a request without one gets 401 whatever else it carries.
+    async def reader(role: Annotated[Role, Depends(tokens.reader)], request: Request) -> Role:
+        await refuse_unstorable_text(request)
+        return role
 
-    def admin(request: Request) -> None:
-        tokens.require_admin(request)
+    async def admin(role: Annotated[Role, Depends(tokens.admin)], request: Request) -> Role:
+        await refuse_unstorable_text(request)
+        return role
 
-    Read = Annotated[None, Depends(viewer)]
-    Write = Annotated[None, Depends(admin)]
+    Read = Annotated[Role, Depends(reader)]
+    Write = Annotated[Role, Depends(admin)]
 
     async def connection_or_404(cid: str) -> Connection:
         conn = await store.get_connection(cid)
@@ -102,7 +126,7 @@ def create_app(
     app.include_router(
         record_views(
             store,
-            read=viewer,
+            read=reader,
             connection_or_404=connection_or_404,
             object_or_404=object_or_404,
             sync_or_404=sync_or_404,
@@ -119,8 +143,16 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.put("/v1/hubspot", response_model=HubSpotAccountOut)
+    @app.put(
+        "/v1/hubspot",
+        response_model=HubSpotAccountOut,
+        summary="Set the HubSpot account",
+        tags=["HubSpot account"],
+        responses=error_responses(400, 401, 403, 422),
+    )
     async def put_hubspot(body: HubSpotAccountIn, _: Write) -> HubSpotAccountOut:
+        """The HubSpot account the apps sync with. Its API is asked for the account's details
+        first: an account it refuses, or cannot be reached at, gets 422 `hubspot_unreachable`."""
         # An admin waits for the answer: try once, and say what is wrong.
         connector = HubSpotConnector(str(body.base_url), body.access_token, max_attempts=1)
         try:
@@ -144,8 +176,15 @@ def create_app(
             base_url=account.base_url, portal_id=account.portal_id, app_id=account.app_id
         )
 
-    @app.get("/v1/hubspot", response_model=HubSpotAccountOut)
+    @app.get(
+        "/v1/hubspot",
+        response_model=HubSpotAccountOut,
+        summary="Read the HubSpot account",
+        tags=["HubSpot account"],
+        responses=error_responses(401, 404),
+    )
     async def get_hubspot(_: Read) -> HubSpotAccountOut:
+        """The HubSpot account's address and ids (never its token); 404 before one is set."""
         account = await store.get_hubspot()
         if account is None:
             raise ApiError(404, "no_hubspot_account", "no HubSpot account is set up")
@@ -153,8 +192,18 @@ def create_app(
             base_url=account.base_url, portal_id=account.portal_id, app_id=account.app_id
         )
 
-    @app.post("/v1/connections", status_code=201, response_model=ConnectionOut)
+    @app.post(
+        "/v1/connections",
+        status_code=201,
+        response_model=ConnectionOut,
+        summary="Connect an app account",
+        tags=["connections"],
+        responses=error_responses(400, 401, 403, 422),
+    )
     async def create_connection(body: ConnectionIn, _: Write) -> ConnectionOut:
+        """Connect an account of an app (Dynamics 365: the organisation URL) and register
+        datasync's webhook in it. More than one account of an app may be connected. An account
+        the app refuses, or that cannot be reached, gets 422 `app_unreachable`."""
         cid = secrets.token_hex(6)
         key = secrets.token_urlsafe(24)
         base_url = str(body.base_url).rstrip("/")
@@ -187,16 +236,39 @@ def create_app(
         await store.create_connection(conn)
         return _connection_out(conn)
 
-    @app.get("/v1/connections", response_model=list[ConnectionOut])
+    @app.get(
+        "/v1/connections",
+        response_model=list[ConnectionOut],
+        summary="List the connections",
+        tags=["connections"],
+        responses=error_responses(401),
+    )
     async def list_connections(_: Read) -> list[ConnectionOut]:
+        """Every connected app account, oldest first."""
         return [_connection_out(c) for c in await store.list_connections()]
 
-    @app.get("/v1/connections/{cid}", response_model=ConnectionOut)
-    async def get_connection(cid: str, _: Read) -> ConnectionOut:
+    @app.get(
+        "/v1/connections/{cid}",
+        response_model=ConnectionOut,
+        summary="Read a connection",
+        tags=["connections"],
+        responses=error_responses(401, 404, 422),
+    )
+    async def get_connection(cid: ConnectionId, _: Read) -> ConnectionOut:
+        """One connection (never its credentials)."""
         return _connection_out(await connection_or_404(cid))
 
-    @app.delete("/v1/connections/{cid}", status_code=204)
-    async def delete_connection(cid: str, _: Write) -> Response:
+    @app.delete(
+        "/v1/connections/{cid}",
+        status_code=204,
+        response_class=Response,
+        summary="Disconnect an app account",
+        tags=["connections"],
+        responses=error_responses(401, 403, 404, 422),
+    )
+    async def delete_connection(cid: ConnectionId, _: Write) -> Response:
+        """Remove the connection with its syncs and their records' links. Nothing is deleted in
+        HubSpot or in the app."""
         await connection_or_404(cid)
         await store.delete_connection(cid)
         return Response(status_code=204)
@@ -216,10 +288,21 @@ def create_app(
         finally:
             await connector.aclose()
 
-    @app.put("/v1/connections/{cid}/syncs/{obj}", response_model=SyncOut)
-    async def put_sync(cid: str, obj: str, body: SyncSettings, _: Write) -> SyncOut:
-        """Create or edit an object sync's settings. Mappings between incompatible types,
-        ambiguous value mappings and filters on unknown fields are refused with 422."""
+    @app.put(
+        "/v1/connections/{cid}/syncs/{obj}",
+        response_model=SyncOut,
+        summary="Create or edit an object sync's settings",
+        tags=["syncs"],
+        responses=error_responses(400, 401, 403, 404, 422),
+    )
+    async def put_sync(
+        cid: ConnectionId, obj: ObjectName, body: SyncSettingsBody, _: Write
+    ) -> SyncOut:
+        """Create or edit an object sync's settings; a new sync is a `draft` until started.
+        Omitted fields take the defaults: two-way, HubSpot wins, the object's default
+        mappings, `only_with_email` true for contacts. Mappings between incompatible types,
+        ambiguous value mappings and filters on unknown fields are refused with 422
+        `invalid_settings`, which lists every problem."""
         await connection_or_404(cid)
         object_or_404(obj)
         types = await hubspot_types(obj)
@@ -233,18 +316,28 @@ def create_app(
             )
         return _sync_out(await store.put_sync(cid, obj, with_field_types(body, types, {})))
 
-    @app.post("/v1/connections/{cid}/syncs/{obj}/dry-run")
-    async def dry_run_sync(cid: str, obj: str, _: Write) -> dict[str, Any]:
+    @app.post(
+        "/v1/connections/{cid}/syncs/{obj}/dry-run",
+        response_model=DryRunOut,
+        summary="Preview what save and sync would do",
+        tags=["syncs"],
+        responses=error_responses(401, 403, 404, 409, 422, 502),
+    )
+    async def dry_run_sync(cid: ConnectionId, obj: ObjectName, _: Write) -> DryRunOut:
         """What "save and sync" would do with the saved settings — records matched, created
         and updated on each side, excluded and why, duplicates — without writing anything.
-        Reads both sides in full."""
+        Reads both sides in full. 409 `no_hubspot_account` before the HubSpot account is set;
+        502 `app_unreachable` when either side cannot be read."""
         sync = await sync_or_404(cid, obj)
         conn = await connection_or_404(cid)
         account = await store.get_hubspot()
         if account is None:
             raise ApiError(409, "no_hubspot_account", "set up the HubSpot account first")
-        hubspot = HubSpotConnector(account.base_url, account.access_token)
-        app_connector = DynamicsConnector(conn.base_url, conn.credentials["access_token"])
+        # An admin waits for the answer: a side that cannot be reached fails within seconds.
+        hubspot = HubSpotConnector(account.base_url, account.access_token, max_attempts=3)
+        app_connector = DynamicsConnector(
+            conn.base_url, conn.credentials["access_token"], max_attempts=3
+        )
         mappings = effective_mappings(obj, sync.settings)
         try:
             records = {}
@@ -267,10 +360,18 @@ def create_app(
             await hubspot.aclose()
             await app_connector.aclose()
         report = dry_run(obj, sync.settings, records[Side.HUBSPOT], records[Side.APP])
-        return report.as_dict()
+        return DryRunOut.model_validate(report.as_dict())
 
-    @app.get("/v1/connections/{cid}/syncs/{obj}", response_model=SyncOut)
-    async def get_sync(cid: str, obj: str, _: Read) -> SyncOut:
+    @app.get(
+        "/v1/connections/{cid}/syncs/{obj}",
+        response_model=SyncOut,
+        summary="Read an object sync",
+        tags=["syncs"],
+        responses=error_responses(401, 404, 422),
+    )
+    async def get_sync(cid: ConnectionId, obj: ObjectName, _: Read) -> SyncOut:
+        """The sync's settings, its state (`draft`, `initial_sync`, `syncing`, `off`) and the
+        initial sync's progress."""
         return _sync_out(await sync_or_404(cid, obj))
 
     async def set_state(cid: str, obj: str, state: SyncState) -> SyncOut:
@@ -279,24 +380,55 @@ def create_app(
         assert sync is not None
         return _sync_out(sync)
 
-    @app.post("/v1/connections/{cid}/syncs/{obj}/start", response_model=SyncOut)
-    async def start_sync(cid: str, obj: str, _: Write) -> SyncOut:
-        """Save and sync: start the initial sync, which matches the two databases."""
+    @app.post(
+        "/v1/connections/{cid}/syncs/{obj}/start",
+        response_model=SyncOut,
+        summary="Save and sync",
+        tags=["syncs"],
+        responses=error_responses(401, 403, 404, 422),
+    )
+    async def start_sync(cid: ConnectionId, obj: ObjectName, _: Write) -> SyncOut:
+        """Save and sync: start the initial sync, which matches the two databases; then every
+        change flows across continuously."""
         return await set_state(cid, obj, SyncState.INITIAL_SYNC)
 
-    @app.post("/v1/connections/{cid}/syncs/{obj}/off", response_model=SyncOut)
-    async def turn_off(cid: str, obj: str, _: Write) -> SyncOut:
+    @app.post(
+        "/v1/connections/{cid}/syncs/{obj}/off",
+        response_model=SyncOut,
+        summary="Turn a sync off",
+        tags=["syncs"],
+        responses=error_responses(401, 403, 404, 422),
+    )
+    async def turn_off(cid: ConnectionId, obj: ObjectName, _: Write) -> SyncOut:
+        """Stop syncing the object; its settings and links are kept."""
         return await set_state(cid, obj, SyncState.OFF)
 
-    @app.post("/v1/connections/{cid}/syncs/{obj}/on", response_model=SyncOut)
-    async def turn_on(cid: str, obj: str, _: Write) -> SyncOut:
+    @app.post(
+        "/v1/connections/{cid}/syncs/{obj}/on",
+        response_model=SyncOut,
+        summary="Turn a sync back on",
+        tags=["syncs"],
+        responses=error_responses(401, 403, 404, 409, 422),
+    )
+    async def turn_on(cid: ConnectionId, obj: ObjectName, _: Write) -> SyncOut:
+        """Sync the object again; what changed meanwhile is caught up. 409 `not_started` for a
+        sync that was never started (a draft)."""
         sync = await sync_or_404(cid, obj)
         if sync.state is SyncState.DRAFT:
             raise ApiError(409, "not_started", "start the sync first (POST .../start)")
         return await set_state(cid, obj, SyncState.SYNCING)
 
-    @app.delete("/v1/connections/{cid}/syncs/{obj}", status_code=204)
-    async def delete_sync(cid: str, obj: str, _: Write) -> Response:
+    @app.delete(
+        "/v1/connections/{cid}/syncs/{obj}",
+        status_code=204,
+        response_class=Response,
+        summary="Delete a sync",
+        tags=["syncs"],
+        responses=error_responses(401, 403, 404, 422),
+    )
+    async def delete_sync(cid: ConnectionId, obj: ObjectName, _: Write) -> Response:
+        """Delete the sync with its settings and its records' links; the records themselves
+        stay where they are."""
         await sync_or_404(cid, obj)
         await store.delete_sync(cid, obj)
         return Response(status_code=204)
@@ -305,15 +437,26 @@ def create_app(
         "/v1/connections/{cid}/syncs/{obj}/resync-deleted",
         status_code=202,
         response_model=ResyncOut,
+        summary="Recreate deleted records",
+        tags=["syncs"],
+        responses=error_responses(400, 401, 403, 404, 422),
     )
-    async def resync_deleted(cid: str, obj: str, body: ResyncIn, _: Write) -> ResyncOut:
+    async def resync_deleted(
+        cid: ConnectionId, obj: ObjectName, body: ResyncIn, _: Write
+    ) -> ResyncOut:
         """Recreate, on the chosen side, the records that were deleted there."""
         await sync_or_404(cid, obj)
         return ResyncOut(requested=await store.request_resync(cid, obj, Side(body.into)))
 
-    @app.get("/v1/connections/{cid}/audit", response_model=list[AuditOut])
+    @app.get(
+        "/v1/connections/{cid}/audit",
+        response_model=list[AuditOut],
+        summary="The audit trail",
+        tags=["records"],
+        responses=error_responses(401, 404, 422),
+    )
     async def audit(
-        cid: str,
+        cid: ConnectionId,
         _: Read,
         object: str | None = None,
         record: str | None = None,
@@ -341,8 +484,17 @@ def create_app(
             for r in rows
         ]
 
-    @app.get("/v1/connections/{cid}/health", response_model=HealthOut)
-    async def health(cid: str, _: Read) -> HealthOut:
+    @app.get(
+        "/v1/connections/{cid}/health",
+        response_model=HealthOut,
+        summary="A connection's health",
+        tags=["records"],
+        responses=error_responses(401, 404, 422),
+    )
+    async def health(cid: ConnectionId, _: Read) -> HealthOut:
+        """Per object: the sync's state, its records in sync, failing, excluded, pending and
+        deleted, those waiting for an associated record, the initial sync's progress and when
+        the last change synced."""
         await connection_or_404(cid)
         counts = await store.status_counts(cid)
         last = await store.last_synced(cid)
@@ -359,6 +511,7 @@ def create_app(
                 excluded=c.get("excluded", 0),
                 pending=c.get("pending", 0),
                 deleted=c.get("deleted", 0),
+                merged=c.get("merged", 0),
                 waiting_for_association=waiting.get(sync.object_type, 0),
                 initial_sync=sync.progress,
                 last_change_synced_at=last.get(sync.object_type),

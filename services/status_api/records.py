@@ -6,7 +6,7 @@ import binascii
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 
 from schemas.api import (
     AssociationOut,
@@ -27,6 +27,7 @@ from services.connectors.dynamics import LOOKUPS
 from services.connectors.errors import FIX_STEPS, Category
 from services.connectors.hubspot import PRIMARY_TYPE_IDS
 from services.domain.associations import ASSOCIATIONS
+from services.status_api.openapi import ConnectionId, ObjectName, error_responses
 from services.store.repository import Connection, Store, Sync
 from services.store.views import LINK_STATUSES, RecordRow
 from services.web import ApiError
@@ -62,11 +63,19 @@ def decode_cursor(cursor: str) -> int:
     )
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """A time without an offset is taken as UTC."""
-    if moment is not None and moment.tzinfo is None:
+def _utc(moment: datetime | None, name: str) -> datetime | None:
+    """The time in UTC; one without an offset is taken as UTC. 422 for a time that leaves the
+    calendar once converted (0001-01-01T00:00+14:00), which the store could not compare."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
-    return moment
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ApiError(
+            422, "invalid_range", f"{name} is out of range once converted to UTC"
+        ) from None
 
 
 def _record_out(row: RecordRow) -> RecordOut:
@@ -156,16 +165,22 @@ def describe_association(
 def record_views(
     store: Store,
     *,
-    read: Callable[[Request], None],
+    read: Callable[..., Awaitable[object]],
     connection_or_404: Callable[[str], Awaitable[Connection]],
     object_or_404: Callable[[str], str],
     sync_or_404: Callable[[str, str], Awaitable[Sync]],
 ) -> APIRouter:
-    """The routes, for `create_app` to include; every one is open to viewers."""
-    router = APIRouter(prefix="/v1/connections/{cid}", dependencies=[Depends(read)])
+    """The routes, for `create_app` to include; every one is open to viewers (`read` is the
+    dependency that checks the token)."""
+    router = APIRouter(
+        prefix="/v1/connections/{cid}",
+        dependencies=[Depends(read)],
+        tags=["records"],
+        responses=error_responses(401, 404, 422),
+    )
 
-    @router.get("/errors", response_model=ErrorsOut)
-    async def errors(cid: str, object: str | None = None) -> ErrorsOut:
+    @router.get("/errors", response_model=ErrorsOut, summary="Failing records by error")
+    async def errors(cid: ConnectionId, object: str | None = None) -> ErrorsOut:
         """Failing records grouped by object and error category, the largest group first:
         each group's count, the steps to fix it, when its soonest retry is due and a few
         example records, the most recently failed first."""
@@ -198,9 +213,9 @@ def record_views(
             ],
         )
 
-    @router.get("/records", response_model=RecordsOut)
+    @router.get("/records", response_model=RecordsOut, summary="The record view")
     async def records(
-        cid: str,
+        cid: ConnectionId,
         object: str | None = None,
         status: str | None = None,
         since: datetime | None = None,
@@ -227,7 +242,7 @@ def record_views(
                 f"unknown status {status!r}; one of {', '.join(LINK_STATUSES)}",
                 allowed=list(LINK_STATUSES),
             )
-        since, until = _utc(since), _utc(until)
+        since, until = _utc(since, "since"), _utc(until, "until")
         if since is not None and until is not None and since > until:
             raise ApiError(422, "invalid_range", "since must not be after until")
         rows = await store.record_page(
@@ -245,8 +260,12 @@ def record_views(
             next_cursor=encode_cursor(page[-1].id) if len(rows) > limit else None,
         )
 
-    @router.get("/syncs/{obj}/associations", response_model=AssociationsOut)
-    async def associations(cid: str, obj: str) -> AssociationsOut:
+    @router.get(
+        "/syncs/{obj}/associations",
+        response_model=AssociationsOut,
+        summary="A sync's association mappings",
+    )
+    async def associations(cid: ConnectionId, obj: ObjectName) -> AssociationsOut:
         """The associations the object takes part in, held by its records or by the other
         object's: whether each syncs now (both objects' syncs run) and if not why, HubSpot's
         association type and the Dynamics 365 lookup that carry it."""

@@ -14,10 +14,10 @@ from schemas.events import Side
 from schemas.settings import SyncSettings, SyncState
 from services.connectors.errors import FIX_STEPS, Category
 from services.status_api.app import create_app
-from services.status_api.auth import TokenCheck
 from services.store.links import LinkOutcome
 from services.store.migrate import migrate
 from services.store.repository import Connection, Store
+from services.tokens import create_token
 
 pytestmark = pytest.mark.integration
 
@@ -116,19 +116,11 @@ async def api(store: Store) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@pytest.fixture
-def viewer(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """A viewer's token. The API has no way to issue one yet, so the token check is taught
-    this one; the test of it shows it is refused a write, so it is no admin token."""
-    original = TokenCheck.role_of
-
-    def role_of(self: TokenCheck, request: Any) -> Any:
-        if request.headers.get("Authorization") == "Bearer viewer-secret":
-            return "viewer"
-        return original(self, request)
-
-    monkeypatch.setattr(TokenCheck, "role_of", role_of)
-    return {"Authorization": "Bearer viewer-secret"}
+@pytest_asyncio.fixture(scope="module")
+async def viewer(store: Store) -> dict[str, str]:
+    """A viewer's token, issued the way `datasync token create --role viewer` issues it."""
+    _, token = await create_token(store, "viewer")
+    return {"Authorization": f"Bearer {token}"}
 
 
 async def _all_records(api: httpx.AsyncClient, **params: Any) -> tuple[list[dict[str, Any]], int]:
