@@ -295,11 +295,16 @@ class Tail:
     """An output sink for services (`OutputSink`) that keeps their last lines, to show when a
     run fails."""
 
-    def __init__(self, size: int = 60) -> None:
+    def __init__(self, size: int = 60, log: Path | None = None) -> None:
+        """`log`: a file that receives every line as well (for looking into a run)."""
         self.lines: deque[str] = deque(maxlen=size)
+        self.log = log.open("a", buffering=1) if log is not None else None
 
     def __call__(self, name: str, line: str) -> None:
-        self.lines.append(f"{name:>16} | {line}")
+        text = f"{name:>16} | {line}"
+        self.lines.append(text)
+        if self.log is not None:
+            self.log.write(f"{time.strftime('%H:%M:%S')} {text}\n")
 
     def __str__(self) -> str:
         return "\n".join(self.lines)

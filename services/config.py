@@ -75,6 +75,27 @@ class ProcessorSettings(_Base):
 
 class WriterSettings(_Base):
     writer_batch_wait: float = Field(0.05, description="Seconds to wait to fill a batch")
+    writer_batch_bulk_wait: float = Field(
+        0.5,
+        description="Seconds a batch of bulk writes (an initial sync; from 20 writes, or a tenth "
+        "of the batch) waits for the next command: they arrive in bursts, and a full batch costs "
+        "the target fewer requests",
+    )
+    writer_batch_max_wait: float = Field(
+        2.0,
+        description="Longest the first command of a partial batch waits to be written (a paused "
+        "batch also waits while the target's request budget has no free slot, up to this)",
+    )
+    writer_hubspot_batch: int = Field(
+        500,
+        description="Writes a HubSpot batch gathers before it is written: a multiple of the 100 "
+        "inputs one HubSpot batch call takes",
+    )
+    writer_app_batch: int = Field(
+        1000,
+        description="Writes an app batch gathers before it is written (Dynamics 365: the 1,000 "
+        "operations one $batch request takes)",
+    )
     retry_base_seconds: float = Field(
         30.0, description="First wait before a failing record is retried; doubles up to an hour"
     )
@@ -83,6 +104,11 @@ class WriterSettings(_Base):
 class ReconcilerSettings(_Base):
     reconcile_interval_seconds: float = Field(
         60.0, description="How often each sync is polled for changes webhooks missed"
+    )
+    reconcile_first_poll_max_delay: float = Field(
+        600.0,
+        description="Longest a sync's first poll after its initial sync waits for the initial "
+        "sync's writes to land (the poll reads them back once they have)",
     )
 
 

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from schemas.events import ChangeEvent, Side
@@ -34,13 +34,12 @@ from services.reconciler.duplicates import (
     record_held_back,
     same_side_message,
 )
+from services.reconciler.first_poll import initial_watermark
 from services.reconciler.staging import Staging
 from services.store.repository import Store, Sync
 
 log = logging.getLogger(__name__)
 
-# Clocks of the apps and ours differ a little; polling starts this much before the read began.
-CLOCK_SKEW = timedelta(seconds=5)
 PUBLISH_CHUNK = 1000  # events per publish: one wait for the broker's acknowledgements
 PROGRESS_EVERY = 0.5  # seconds between progress writes while reading and publishing
 
@@ -55,12 +54,12 @@ class Progress:
     """The sync's `progress` document, saved at most every PROGRESS_EVERY seconds unless a
     phase changes."""
 
-    def __init__(self, store: Store, sync: Sync) -> None:
+    def __init__(self, store: Store, sync: Sync, started: datetime) -> None:
         self.store = store
         self.cid, self.obj = sync.connection_id, sync.object_type
         self.data: dict[str, Any] = {
             "phase": "reading",
-            "started_at": _now(),
+            "started_at": started.isoformat(),
             "read": {"hubspot": 0, "app": 0},
             "matched": 0,
             "duplicates": {"hubspot": 0, "app": 0},
@@ -93,8 +92,7 @@ async def run_initial_sync(
     publish_chunk: int = PUBLISH_CHUNK,
 ) -> dict[str, Any]:
     cid, obj = sync.connection_id, sync.object_type
-    started = datetime.now(UTC)
-    progress = Progress(store, sync)
+    progress = Progress(store, sync, datetime.now(UTC))
     await progress.save(force=True)
     try:
         with Staging.temporary() as staging:
@@ -117,7 +115,10 @@ async def run_initial_sync(
         with contextlib.suppress(Exception):  # the failure itself is what the caller needs
             await progress.phase("failed")
         raise
-    watermark = (started - CLOCK_SKEW).isoformat()
+    # Polling starts where the read began (less the clock skew), so that a change made while
+    # the sync ran is caught; `first_poll` says why, and when that first poll runs.
+    watermark = initial_watermark(progress.data)
+    assert watermark is not None
     for side in Side:
         await store.set_watermark(cid, obj, side, watermark)
     progress.data["finished_at"] = _now()

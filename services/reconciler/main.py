@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import time
+from datetime import timedelta
 
 from schemas.events import Side
 from schemas.objects import OBJECT_TYPES
@@ -15,6 +16,7 @@ from services import bus
 from services.config import DatabaseSettings, KafkaSettings, ReconcilerSettings
 from services.connectors.registry import Connectors
 from services.logs import setup_logging
+from services.reconciler.first_poll import FirstPolls
 from services.reconciler.initial_sync import Publish, run_initial_sync
 from services.reconciler.poll import poll_side
 from services.reconciler.retries import (
@@ -38,6 +40,7 @@ async def loop(object_types: list[str], stop: asyncio.Event) -> None:
     producer = bus.producer(kafka)
     await producer.start()
     publish = bus.publisher(producer)
+    first_polls = FirstPolls(timedelta(seconds=settings.reconcile_first_poll_max_delay))
     last_poll = 0.0
     try:
         while not stop.is_set():
@@ -72,7 +75,7 @@ async def loop(object_types: list[str], stop: asyncio.Event) -> None:
                 log.exception("republishing retries, resyncs or waits failed; trying again")
             if time.monotonic() - last_poll >= settings.reconcile_interval_seconds:
                 last_poll = time.monotonic()
-                await poll_all(store, connectors, publish, object_types)
+                await poll_all(store, connectors, publish, object_types, first_polls)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), CHECK_EVERY)
     finally:
@@ -82,11 +85,25 @@ async def loop(object_types: list[str], stop: asyncio.Event) -> None:
 
 
 async def poll_all(
-    store: Store, connectors: Connectors, publish: Publish, object_types: list[str]
+    store: Store,
+    connectors: Connectors,
+    publish: Publish,
+    object_types: list[str],
+    first_polls: FirstPolls | None = None,
 ) -> None:
     for sync in await store.list_syncs(states=[SyncState.SYNCING]):
         if sync.object_type not in object_types:
             continue
+        try:
+            if first_polls is not None and not await first_polls.due(store, sync):
+                log.info(
+                    "poll of %s/%s waits for its initial sync's writes to land",
+                    sync.connection_id,
+                    sync.object_type,
+                )
+                continue
+        except Exception as exc:  # the database away: poll as if the sync were not fresh
+            log.error("looking at %s/%s failed: %s", sync.connection_id, sync.object_type, exc)
         for side in Side:
             try:
                 connector = (

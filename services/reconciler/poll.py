@@ -9,7 +9,8 @@ from schemas.events import ChangeEvent, Side
 from services.connectors.base import Connector
 from services.domain.mapping import effective_mappings, side_fields
 from services.domain.rules import rule_fields
-from services.reconciler.initial_sync import CLOCK_SKEW, Publish
+from services.reconciler.first_poll import CLOCK_SKEW
+from services.reconciler.initial_sync import Publish
 from services.store.repository import Store, Sync
 
 log = logging.getLogger(__name__)

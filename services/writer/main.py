@@ -1,5 +1,6 @@
 """`datasync writer [--target hubspot|app] [--object X ...]`: consume write commands, one
-consumer group per target and object, and flush each batch before committing its offsets."""
+consumer group per target and object, gather them into batches that fill the target's batch
+APIs (`batching`), and flush each batch before committing its offsets."""
 
 import argparse
 import asyncio
@@ -8,6 +9,7 @@ import logging
 import signal
 
 from aiokafka.errors import KafkaError
+from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
 from schemas import topics
@@ -16,9 +18,13 @@ from schemas.events import Side
 from schemas.objects import OBJECT_TYPES
 from services import bus
 from services.config import DatabaseSettings, KafkaSettings, WriterSettings
+from services.connectors.dynamics_batch import MAX_OPERATIONS as DATAVERSE_BATCH_LIMIT
+from services.connectors.http import RequestBudget
+from services.connectors.hubspot import BATCH_LIMIT as HUBSPOT_BATCH_LIMIT
 from services.connectors.registry import Connectors
 from services.logs import setup_logging
 from services.store.repository import Store
+from services.writer.batching import Batch, BatchPolicy, Saturated, write_batches
 from services.writer.worker import Writer
 
 log = logging.getLogger("datasync.writer")
@@ -31,41 +37,65 @@ async def consume(object_type: str, target: Side, store: Store, stop: asyncio.Ev
         kafka, f"datasync-writer-{target}-{object_type}", topics.writes(object_type, target)
     )
     producer = bus.producer(kafka)
-    writer = Writer(
-        store, Connectors(store), target, settings.retry_base_seconds, bus.publisher(producer)
+    connectors = Connectors(store)
+    writer = Writer(store, connectors, target, settings.retry_base_seconds, bus.publisher(producer))
+    hubspot = target is Side.HUBSPOT
+    policy = BatchPolicy(
+        settings.writer_hubspot_batch if hubspot else settings.writer_app_batch,
+        settings.writer_batch_wait,
+        settings.writer_batch_max_wait,
+        bulk_linger=settings.writer_batch_bulk_wait,
+        # HubSpot takes each operation in its own batch calls; Dataverse mixes them in a $batch.
+        per_request=HUBSPOT_BATCH_LIMIT if hubspot else DATAVERSE_BATCH_LIMIT,
+        by_operation=hubspot,
     )
+
+    async def write(commands: list[WriteCommand]) -> None:
+        outcomes = await writer.write(commands)
+        failed = sum(1 for o in outcomes if o.status != "in_sync")
+        log.info("wrote %d commands to %s (%d failing)", len(outcomes), target, failed)
+
+    async def dead_letter(message: ConsumerRecord, error: ValidationError) -> None:
+        log.error("dead-lettering an unparseable write command: %s", error.errors()[:1])
+        await producer.send_and_wait(topics.DEAD_LETTER, message.value or b"")
+        await store.add_dead_letter("writer", message.value or b"", str(error)[:2000])
+
     await consumer.start()
     await producer.start()
     try:
-        while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=int(settings.writer_batch_wait * 1000) or 1)
-            messages = [m for batch in batches.values() for m in batch]
-            if not messages:
-                continue
-            commands = []
-            for message in messages:
-                try:
-                    commands.append(WriteCommand.model_validate_json(message.value or b""))
-                except ValidationError as exc:
-                    log.error("dead-lettering an unparseable write command: %s", exc.errors()[:1])
-                    await producer.send_and_wait(topics.DEAD_LETTER, message.value or b"")
-                    await store.add_dead_letter("writer", message.value or b"", str(exc)[:2000])
-            try:
-                outcomes = await writer.write(commands)
-            except Exception:
-                # Nothing of this batch is committed: go back to its start and try it again.
-                log.exception("writing a batch to %s failed; retrying it", target)
-                for partition, batch in batches.items():
-                    consumer.seek(partition, batch[0].offset)
-                await asyncio.sleep(1.0)
-                continue
-            failed = sum(1 for o in outcomes if o.status != "in_sync")
-            log.info("wrote %d commands to %s (%d failing)", len(outcomes), target, failed)
-            await consumer.commit()
+        await write_batches(
+            consumer, write, dead_letter, policy, stop, budget_probe(connectors, target)
+        )
     finally:
-        await writer.connectors.aclose()
+        await connectors.aclose()
         await consumer.stop()
         await producer.stop()
+
+
+def budget_probe(connectors: Connectors, target: Side) -> Saturated:
+    """Whether no account a batch writes to has a request slot free right now."""
+
+    async def saturated(batch: Batch) -> bool:
+        try:
+            accounts: list[object]
+            if target is Side.HUBSPOT:
+                accounts = [await connectors.hubspot()]
+            else:
+                ids = {c.connection_id for c in batch.commands}
+                accounts = [await connectors.app(cid) for cid in ids]
+        except LookupError:
+            return False  # the write will say what is missing
+        budgets = [b for b in map(_budget, accounts) if b is not None]
+        return bool(budgets) and all(b.used() >= b.max_requests for b in budgets)
+
+    return saturated
+
+
+def _budget(connector: object) -> RequestBudget | None:
+    """The request budget of a connector that sends through an `ApiClient` (as `api`)."""
+    api = getattr(connector, "api", None)
+    budget = getattr(api, "budget", None)
+    return budget if isinstance(budget, RequestBudget) else None
 
 
 async def main(object_types: list[str], targets: list[Side]) -> None:
