@@ -29,6 +29,7 @@ BATCH_LIMIT = 100  # inputs per batch request, HubSpot's limit
 SEARCH_PAGE = 200  # results per search page, HubSpot's limit
 SEARCH_CAP = 10_000  # results one search can page through
 MODIFIED = "hs_lastmodifieddate"
+ACTIVITY_TIME = "hs_timestamp"  # engagements: when the activity happened; required on create
 
 # HubSpot's error `category` of one failed batch input → datasync's error category.
 ITEM_CATEGORIES = {
@@ -308,6 +309,10 @@ class HubSpotConnector(EntityRouting):
             "properties": {k: self._value(v) for k, v in properties.items()},
             "objectWriteTraceId": write.ref,
         }
+        if tag is not None and action == "create" and not properties.get(ACTIVITY_TIME):
+            # HubSpot requires an engagement's time on create; an app record without one (a
+            # note, a task with no due date) takes the time it was copied.
+            item["properties"][ACTIVITY_TIME] = datetime.now(UTC).isoformat(timespec="milliseconds")
         if action == "upsert" and write.id_property:
             item["idProperty"] = write.id_property
             item["id"] = write.properties[write.id_property]
