@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-quick setup clean unit integration e2e
+.PHONY: run test lint bench bench-quick setup clean unit integration e2e browser
 
 setup: $(STAMP)
 
@@ -23,8 +23,18 @@ lint: $(STAMP)
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-test: lint
+test: lint browser
 	$(PY) -m pytest tests
+
+# The dashboard's end-to-end test drives Debian's Chromium headless (no browser download). It is
+# installed once, as root (CI is root); `apt-get update` only when the install fails without it.
+BROWSER_PACKAGES := chromium fonts-dejavu-core
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+APT_INSTALL := DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends
+
+browser:
+	@command -v chromium >/dev/null || $(APT_INSTALL) $(BROWSER_PACKAGES) \
+		|| { $(SUDO) apt-get update -q && $(APT_INSTALL) $(BROWSER_PACKAGES); }
 
 unit: $(STAMP)
 	$(PY) -m pytest tests/unit

@@ -269,3 +269,65 @@ class DryRunOut(BaseModel):
     held: dict[str, int] = Field(description="Records held back: they would match a duplicate")
     not_synced: dict[str, int] = Field(description="Records the direction keeps where they are")
     notes: dict[str, int] = Field(description="Values that would not be written, and how often")
+
+
+class MeOut(BaseModel):
+    role: Literal["admin", "viewer"] = Field(
+        description="What the token may do: admin changes things, viewer only reads"
+    )
+
+
+class RecordDetailOut(RecordOut):
+    """One record as the record view shows it, with the ids it was found by and its audit."""
+
+    matched: Literal["hubspot_id", "app_id"] = Field(
+        description="Which of the record's ids the id in the path matched"
+    )
+    audit: list[AuditOut] = Field(description="The changes datasync applied to it, newest first")
+
+
+class RetryIn(BaseModel):
+    """Which failing records to retry now; every one of the connection's when nothing is given.
+    The conditions given must all hold."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"object": "contacts", "category": "validation"},
+                {"object": "deals", "record_ids": ["9138472", "b2c7f1f0-..."]},
+                {},
+            ]
+        },
+    )
+
+    object: str | None = Field(None, max_length=50, description="Only this object's records")
+    category: str | None = Field(
+        None, max_length=100, description="Only records failing with this error category"
+    )
+    record_ids: list[str] | None = Field(
+        None,
+        min_length=1,
+        max_length=1000,
+        description="Only these records: each a HubSpot id or an app id",
+    )
+
+
+class RetryOut(BaseModel):
+    retried: int = Field(description="Failing records that are tried again on the next pass")
+
+
+class ActivityBucket(BaseModel):
+    start: datetime = Field(description="The bucket's first moment (UTC)")
+    into_hubspot: int = Field(description="Records datasync wrote into HubSpot")
+    into_app: int = Field(description="Records datasync wrote into the app")
+    fields: int = Field(description="Field changes in those writes (rows of the audit trail)")
+
+
+class ActivityOut(BaseModel):
+    connection_id: str
+    object: str | None = Field(description="The object counted; null for every object")
+    bucket: Literal["minute", "hour"]
+    since: datetime = Field(description="The first bucket's start")
+    until: datetime = Field(description="The end of the last bucket")
+    buckets: list[ActivityBucket] = Field(description="Every bucket in order, empty ones too")

@@ -5,6 +5,7 @@ import hmac
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from services.connectors.dynamics_webhooks import parse_dynamics
 from services.connectors.errors import PayloadError
 from services.connectors.hubspot_signature import sign_v3
 from services.connectors.hubspot_webhooks import parse_hubspot
+from services.store.metrics import labels_of
 from services.store.repository import Connection, HubSpotAccount, Store
 from services.web import ApiError, install_error_handlers
 
@@ -94,6 +96,17 @@ def create_app(
         await dead_letter(body, f"{source}: {exc}")
         raise ApiError(400, "invalid_payload", str(exc))
 
+    async def count_received(events: list[ChangeEvent]) -> None:
+        # One UPSERT per delivery; the events are already published, so a failure to count
+        # them is logged and never turns an accepted delivery into a retried one.
+        counts = Counter(
+            labels_of(source=e.side, object=e.object_type, via="webhook") for e in events
+        )
+        try:
+            await store.add_counts("datasync_changes_received", counts)
+        except Exception:
+            log.exception("could not count %d received changes", len(events))
+
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -126,6 +139,7 @@ def create_app(
         except PayloadError as exc:
             return await refuse_bad_payload("hubspot", body, exc)
         await publish(events)
+        await count_received(events)
         counters.add("hubspot", len(events))
         return JSONResponse({"accepted": len(events), "ignored": ignored})
 
@@ -144,6 +158,7 @@ def create_app(
         except PayloadError as exc:
             return await refuse_bad_payload("dynamics", body, exc)
         await publish(events)
+        await count_received(events)
         counters.add("dynamics365", len(events))
         return JSONResponse({"accepted": len(events), "ignored": ignored})
 

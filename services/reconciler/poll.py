@@ -11,6 +11,7 @@ from services.domain.mapping import effective_mappings, side_fields
 from services.domain.rules import rule_fields
 from services.reconciler.first_poll import CLOCK_SKEW
 from services.reconciler.initial_sync import Publish
+from services.store.metrics import labels_of
 from services.store.repository import Store, Sync
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,10 @@ async def poll_side(
         ]
         await publish(events)
         published += len(events)
+    if published:
+        # Echoes included: what a poll reads is what the processor has to look at.
+        labels = labels_of(source=side.value, object=obj, via="reconciler")
+        await store.add_counts("datasync_changes_received", {labels: published})
     # Everything modified since `since` up to when the read began has been seen. The next poll
     # starts a little before that moment: the app's clock may lag ours, and a change stamped
     # just before the read may still have been committing.

@@ -17,6 +17,7 @@ from schemas.api import (
     HealthOut,
     HubSpotAccountIn,
     HubSpotAccountOut,
+    MeOut,
     ObjectHealth,
     ResyncIn,
     ResyncOut,
@@ -36,13 +37,14 @@ from services.domain.rules import rule_fields
 from services.domain.validation import validate_settings, with_field_types
 from services.status_api.auth import Role, TokenCheck
 from services.status_api.inputs import refuse_unstorable_text
+from services.status_api.metrics import metrics_router
 from services.status_api.openapi import (
     SYNC_SETTINGS_EXAMPLES,
     ConnectionId,
     ObjectName,
     error_responses,
 )
-from services.status_api.records import record_views
+from services.status_api.records import audit_out, record_views
 from services.store.repository import Connection, HubSpotAccount, Store, Sync
 from services.web import ApiError, install_error_handlers
 
@@ -127,11 +129,14 @@ def create_app(
         record_views(
             store,
             read=reader,
+            write=admin,
             connection_or_404=connection_or_404,
             object_or_404=object_or_404,
             sync_or_404=sync_or_404,
         )
     )
+
+    app.include_router(metrics_router(store, read=reader))
 
     @app.get("/dashboard", include_in_schema=False)
     async def dashboard() -> HTMLResponse:
@@ -142,6 +147,17 @@ def create_app(
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    @app.get(
+        "/v1/me",
+        response_model=MeOut,
+        summary="The token's role",
+        tags=["tokens"],
+        responses=error_responses(401),
+    )
+    async def me(role: Read) -> MeOut:
+        """What the bearer token may do (the dashboard shows admins their actions)."""
+        return MeOut(role=role)
 
     @app.put(
         "/v1/hubspot",
@@ -467,22 +483,7 @@ def create_app(
         await connection_or_404(cid)
         if object is not None:
             object_or_404(object)
-        rows = await store.audit_trail(cid, object, record, limit)
-        return [
-            AuditOut(
-                at=r["at"],
-                object=r["object_type"],
-                hubspot_id=r["hubspot_id"],
-                app_id=r["app_id"],
-                target=r["target"],
-                op=r["op"],
-                field=r["field"],
-                old_value=r["old_value"],
-                new_value=r["new_value"],
-                reason=r["reason"],
-            )
-            for r in rows
-        ]
+        return [audit_out(r) for r in await store.audit_trail(cid, object, record, limit)]
 
     @app.get(
         "/v1/connections/{cid}/health",

@@ -1,27 +1,35 @@
-"""The status API's read views of a connection's records: failing records grouped by error,
-the record view, and the association mappings of a sync."""
+"""The status API's views of a connection's records: failing records grouped by error (and
+retrying them), the record view and one record with its audit trail, the writes synced over
+time, and the association mappings of a sync."""
 
 import base64
 import binascii
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
 from schemas.api import (
+    ActivityBucket,
+    ActivityOut,
     AssociationOut,
     AssociationsOut,
+    AuditOut,
     DynamicsLookup,
     ErrorGroupOut,
     ErrorsOut,
     FailingExample,
     HubSpotAssociationType,
+    RecordDetailOut,
     RecordError,
     RecordOut,
     RecordsOut,
+    RetryIn,
+    RetryOut,
 )
 from schemas.events import Side
-from schemas.objects import DYNAMICS_ENTITY_SETS, HUBSPOT_OBJECTS
+from schemas.objects import DYNAMICS_ENTITY_SETS, HUBSPOT_OBJECTS, OBJECT_TYPES
 from schemas.settings import RUNNING_STATES, SyncState
 from services.connectors.dynamics import LOOKUPS
 from services.connectors.errors import FIX_STEPS, Category
@@ -33,6 +41,9 @@ from services.store.views import LINK_STATUSES, RecordRow
 from services.web import ApiError
 
 EXAMPLES_PER_GROUP = 5
+BUCKETS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1)}
+DEFAULT_BUCKETS = 60  # the activity's window when `since` is not given
+MAX_BUCKETS = 1440
 _MAX_LINK_ID = 2**63 - 1
 _ONE = {"companies": "company", "contacts": "contact", "deals": "deal"}
 
@@ -106,6 +117,51 @@ def _record_out(row: RecordRow) -> RecordOut:
     )
 
 
+def audit_out(row: Mapping[str, Any]) -> AuditOut:
+    return AuditOut(
+        at=row["at"],
+        object=row["object_type"],
+        hubspot_id=row["hubspot_id"],
+        app_id=row["app_id"],
+        target=row["target"],
+        op=row["op"],
+        field=row["field"],
+        old_value=row["old_value"],
+        new_value=row["new_value"],
+        reason=row["reason"],
+    )
+
+
+def _floor(moment: datetime, step: timedelta) -> datetime:
+    """The start of the bucket of length `step` (a minute or an hour) that holds `moment`."""
+    moment = moment.replace(second=0, microsecond=0)
+    return moment.replace(minute=0) if step >= timedelta(hours=1) else moment
+
+
+def activity_window(
+    bucket: str, since: datetime | None, until: datetime | None, now: datetime
+) -> tuple[datetime, datetime]:
+    """The whole buckets from `since` to `until`: by default the `DEFAULT_BUCKETS` up to now.
+    422 for a window that is upside down, too long or at the edge of the calendar."""
+    step = BUCKETS[bucket]
+    try:
+        end = until or now
+        start_of_last = _floor(end, step)
+        end = start_of_last if start_of_last == end else start_of_last + step
+        start = _floor(since, step) if since is not None else end - DEFAULT_BUCKETS * step
+    except OverflowError:
+        raise ApiError(422, "invalid_range", "since or until is out of range") from None
+    if start > end:
+        raise ApiError(422, "invalid_range", "since must not be after until")
+    if (end - start) / step > MAX_BUCKETS:
+        raise ApiError(
+            422,
+            "invalid_range",
+            f"at most {MAX_BUCKETS} buckets at a time: narrow since and until, or count by hour",
+        )
+    return start, end
+
+
 def _not_running(object_type: str, sync: Sync | None) -> str | None:
     """Why the sync of `object_type` does not carry associations now, or None if it does."""
     if sync is None:
@@ -166,17 +222,24 @@ def record_views(
     store: Store,
     *,
     read: Callable[..., Awaitable[object]],
+    write: Callable[..., Awaitable[object]],
     connection_or_404: Callable[[str], Awaitable[Connection]],
     object_or_404: Callable[[str], str],
     sync_or_404: Callable[[str, str], Awaitable[Sync]],
 ) -> APIRouter:
-    """The routes, for `create_app` to include; every one is open to viewers (`read` is the
-    dependency that checks the token)."""
+    """The routes, for `create_app` to include; `read` and `write` are the dependencies that
+    check the token: every view is open to viewers, retrying needs an admin."""
     router = APIRouter(
         prefix="/v1/connections/{cid}",
         dependencies=[Depends(read)],
         tags=["records"],
         responses=error_responses(401, 404, 422),
+    )
+    actions = APIRouter(
+        prefix="/v1/connections/{cid}",
+        dependencies=[Depends(write)],
+        tags=["records"],
+        responses=error_responses(400, 401, 403, 404, 422),
     )
 
     @router.get("/errors", response_model=ErrorsOut, summary="Failing records by error")
@@ -213,6 +276,26 @@ def record_views(
             ],
         )
 
+    @actions.post(
+        "/errors/retry", status_code=202, response_model=RetryOut, summary="Retry failing records"
+    )
+    async def retry(cid: ConnectionId, body: RetryIn) -> RetryOut:
+        """Try failing records again now instead of at their next retry: the reconciler takes
+        them on its next pass, and their backoff starts again. Which ones: those of `object`,
+        of the error `category` (as `/errors` names it) and with these `record_ids` (HubSpot or
+        app ids), as far as given; every failing record of the connection when none is."""
+        await connection_or_404(cid)
+        if body.object is not None and body.object not in OBJECT_TYPES:
+            raise ApiError(
+                422,
+                "unknown_object",
+                f"unknown object {body.object!r}; one of {', '.join(OBJECT_TYPES)}",
+            )
+        retried = await store.retry_now(
+            cid, object_type=body.object, category=body.category, record_ids=body.record_ids
+        )
+        return RetryOut(retried=retried)
+
     @router.get("/records", response_model=RecordsOut, summary="The record view")
     async def records(
         cid: ConnectionId,
@@ -222,6 +305,9 @@ def record_views(
         until: datetime | None = None,
         cursor: str | None = None,
         limit: int = Query(100, ge=1, le=1000),
+        category: str | None = Query(
+            None, max_length=100, description="Failing records of this error category"
+        ),
     ) -> RecordsOut:
         """The record view: each record's ids on both sides, its status, why it fails (with
         the fix) or was excluded, the side it was deleted on, the associated objects it waits
@@ -231,10 +317,15 @@ def record_views(
         offset) that bound `updated_at`, when the record's status last changed: it covers
         records that failed or were excluded without ever syncing, which `last_synced_at`
         would leave out. Pass `next_cursor` back as `cursor` for the next page; it is null on
-        the last page."""
+        the last page. `category` (as `/errors` names it) keeps failing records of that error
+        category: the records behind one of its groups."""
         await connection_or_404(cid)
         if object is not None:
             object_or_404(object)
+        if category is not None and status not in (None, "failing"):
+            raise ApiError(
+                422, "invalid_filter", "category filters failing records: leave status out"
+            )
         if status is not None and status not in LINK_STATUSES:
             raise ApiError(
                 422,
@@ -253,11 +344,77 @@ def record_views(
             until=until,
             after_id=decode_cursor(cursor) if cursor is not None else 0,
             limit=limit + 1,  # one more than asked tells whether another page follows
+            category=category,
         )
         page = rows[:limit]
         return RecordsOut(
             records=[_record_out(r) for r in page],
             next_cursor=encode_cursor(page[-1].id) if len(rows) > limit else None,
+        )
+
+    @router.get(
+        "/records/{obj}/{record_id:path}", response_model=RecordDetailOut, summary="One record"
+    )
+    async def record(
+        cid: ConnectionId,
+        obj: ObjectName,
+        record_id: str,
+        audit_limit: int = Query(100, ge=1, le=1000, description="At most this many changes"),
+    ) -> RecordDetailOut:
+        """One record, by its HubSpot id or its app id (`matched` says which): what the record
+        view shows of it, and its audit trail, newest first. 404 `unknown_record` for an id
+        the sync holds no record of."""
+        await connection_or_404(cid)
+        object_or_404(obj)
+        found = await store.find_record(cid, obj, record_id)
+        if found is None:
+            raise ApiError(
+                404, "unknown_record", f"the {obj} sync holds no record with the id {record_id!r}"
+            )
+        row, matched = found
+        trail = await store.record_audit(cid, obj, row.hubspot_id, row.app_id, audit_limit)
+        return RecordDetailOut(
+            **_record_out(row).model_dump(), matched=matched, audit=[audit_out(r) for r in trail]
+        )
+
+    @router.get("/activity", response_model=ActivityOut, summary="Writes synced over time")
+    async def activity(
+        cid: ConnectionId,
+        object: str | None = None,
+        bucket: Literal["minute", "hour"] = "minute",
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> ActivityOut:
+        """The records datasync wrote into each side, and the fields those writes changed,
+        counted per minute or hour (UTC) from the audit trail; every bucket from `since` to
+        `until`, empty ones too. By default the last 60 buckets up to now; at most 1440."""
+        await connection_or_404(cid)
+        if object is not None:
+            object_or_404(object)
+        start, end = activity_window(
+            bucket, _utc(since, "since"), _utc(until, "until"), datetime.now(UTC)
+        )
+        counts = await store.activity(cid, object, bucket, start, end)
+        step = BUCKETS[bucket]
+        buckets = [
+            ActivityBucket(start=start + i * step, into_hubspot=0, into_app=0, fields=0)
+            for i in range(round((end - start) / step))
+        ]
+        by_start = {b.start: b for b in buckets}
+        for count in counts:
+            into = by_start[count.start]
+            if count.target == Side.HUBSPOT.value:
+                into.into_hubspot += count.records
+            elif count.target == Side.APP.value:
+                into.into_app += count.records
+            into.fields += count.fields
+        return ActivityOut(
+            connection_id=cid,
+            object=object,
+            bucket=bucket,
+            since=start,
+            until=end,
+            buckets=buckets,
         )
 
     @router.get(
@@ -281,4 +438,7 @@ def record_views(
             associations=[describe_association(h, a, syncs, obj) for h, a in pairs],
         )
 
-    return router
+    views = APIRouter()
+    views.include_router(router)
+    views.include_router(actions)
+    return views

@@ -307,6 +307,28 @@ class LinkQueries:
             )
         )
 
+    async def retry_now(
+        self,
+        connection_id: str,
+        *,
+        object_type: str | None = None,
+        category: str | None = None,
+        record_ids: list[str] | None = None,
+    ) -> int:
+        """Make failing links due now, so that the next pass of `due_retries` takes them;
+        returns how many. Their backoff starts again: someone has just fixed the cause."""
+        result = await self.pool.execute(
+            "UPDATE links SET next_retry_at = now(), attempts = 0 WHERE connection_id = $1"
+            " AND status = 'failing' AND ($2::text IS NULL OR object_type = $2)"
+            " AND ($3::text IS NULL OR COALESCE(error_category, 'unknown') = $3)"
+            " AND ($4::text[] IS NULL OR hubspot_id = ANY($4) OR app_id = ANY($4))",
+            connection_id,
+            object_type,
+            category,
+            record_ids,
+        )
+        return int(result.split()[-1])
+
     async def request_resync(self, connection_id: str, object_type: str, into: Side) -> int:
         """Ask for records deleted on `into` to be recreated there; returns how many."""
         result = await self.pool.execute(

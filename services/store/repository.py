@@ -11,6 +11,7 @@ import asyncpg
 from schemas.events import Side
 from schemas.settings import SyncSettings, SyncState
 from services.store.links import LinkQueries
+from services.store.metrics import MetricQueries
 from services.store.tokens import TokenQueries
 from services.store.views import ViewQueries
 
@@ -51,7 +52,7 @@ class Sync:
     updated_at: datetime
 
 
-class Store(LinkQueries, ViewQueries, TokenQueries):
+class Store(LinkQueries, ViewQueries, TokenQueries, MetricQueries):
     """Every query, over one connection pool; link queries live in `links.py`, the status
     API's read models in `views.py`."""
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections import Counter
 
 from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
@@ -23,6 +24,7 @@ from services.connectors.http import RequestBudget
 from services.connectors.hubspot import BATCH_LIMIT as HUBSPOT_BATCH_LIMIT
 from services.connectors.registry import Connectors
 from services.logs import setup_logging
+from services.store.metrics import labels_of
 from services.store.repository import Store
 from services.writer.batching import Batch, BatchPolicy, Saturated, write_batches
 from services.writer.worker import Writer
@@ -54,6 +56,14 @@ async def consume(object_type: str, target: Side, store: Store, stop: asyncio.Ev
         outcomes = await writer.write(commands)
         failed = sum(1 for o in outcomes if o.status != "in_sync")
         log.info("wrote %d commands to %s (%d failing)", len(outcomes), target, failed)
+        counts = Counter(
+            labels_of(target=target, object=o.object_type, outcome=o.status) for o in outcomes
+        )
+        try:
+            await store.add_counts("datasync_writes", counts)
+        except Exception:
+            # The outcomes are stored: a lost count must not make the batch be written again.
+            log.exception("could not count %d writes", len(outcomes))
 
     async def dead_letter(message: ConsumerRecord, error: ValidationError) -> None:
         log.error("dead-lettering an unparseable write command: %s", error.errors()[:1])

@@ -6,6 +6,7 @@ from uuid import uuid4
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from services.devstack.stack import Stack
 from tests.e2e.test_sync_scenarios import USER, Scenario, email, scenario
@@ -116,3 +117,32 @@ async def test_a_contact_whose_company_does_not_sync_says_what_it_waits_for(scen
     companies = [a for a in associations["associations"] if a["object"] == "companies"]
     assert companies[0]["syncs"] is False
     assert "off" in companies[0]["reason"]
+
+
+async def test_metrics_count_what_every_service_did(scenario: Scenario):
+    """Ingest, reconciler and writers each add to the counters `/metrics` shows."""
+    address = email()
+    await scenario.create_in_hubspot(email=address, firstname="Mia")
+    await eventually(lambda: scenario.in_dynamics(address))
+
+    async def series() -> dict[tuple[str, str], float] | None:
+        response = await scenario.api.get("/metrics")
+        assert response.status_code == 200, response.text
+        found: dict[tuple[str, str], float] = {}
+        for family in text_string_to_metric_families(response.text):
+            for sample in family.samples:
+                if sample.name == "datasync_changes_received_total":
+                    key = (sample.name, sample.labels["via"])
+                elif sample.name == "datasync_writes_total":
+                    key = (sample.name, sample.labels["target"])
+                else:
+                    continue
+                found[key] = found.get(key, 0) + sample.value
+        wanted = [
+            ("datasync_changes_received_total", "webhook"),
+            ("datasync_changes_received_total", "reconciler"),
+            ("datasync_writes_total", "app"),
+        ]
+        return found if all(found.get(k, 0) > 0 for k in wanted) else None
+
+    assert await eventually(series)
