@@ -88,6 +88,7 @@ class Receiver:
 
     failures: int = 0
     delay: float = 0.0
+    gate: asyncio.Event | None = None  # when set, a post is answered only once it opens
     attempts: int = 0
     received: asyncio.Queue[Received] = field(default_factory=asyncio.Queue)
     _server: asyncio.Server | None = None
@@ -124,6 +125,8 @@ class Receiver:
                 raw = await reader.readexactly(int(headers.get("content-length", "0")))
                 self.attempts += 1
                 await asyncio.sleep(self.delay)
+                if self.gate is not None:
+                    await self.gate.wait()
                 status = 500 if self.failures > 0 else 200
                 self.failures -= 1
                 if status == 200:

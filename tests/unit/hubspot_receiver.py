@@ -16,6 +16,7 @@ class Receiver:
     url: str = ""
     deliveries: list[list[dict[str, Any]]] = field(default_factory=list)
     hold_seconds: float = 0.0
+    gate: asyncio.Event | None = None  # when set, a delivery is taken only once it opens
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def events(self) -> list[dict[str, Any]]:
@@ -44,6 +45,8 @@ async def serve_receiver() -> AsyncIterator[Receiver]:
         events = await request.json()
         if receiver.hold_seconds:
             await asyncio.sleep(receiver.hold_seconds)
+        if receiver.gate is not None:
+            await receiver.gate.wait()
         receiver.deliveries.append(events)
         receiver.arrived.set()
         return Response(status_code=204)
