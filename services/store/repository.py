@@ -225,10 +225,13 @@ class Store(LinkQueries, ViewQueries, TokenQueries, MetricQueries):
     async def set_watermark(
         self, connection_id: str, object_type: str, side: Side, value: str
     ) -> None:
+        # Only while the sync exists: a poll that ends after its sync (or connection) was
+        # deleted must not leave a watermark for a new sync of the object to start from.
         await self.pool.execute(
             "INSERT INTO watermarks (connection_id, object_type, side, value)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (connection_id, object_type, side)"
-            " DO UPDATE SET value = $4",
+            " SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM syncs"
+            " WHERE connection_id = $1 AND object_type = $2)"
+            " ON CONFLICT (connection_id, object_type, side) DO UPDATE SET value = $4",
             connection_id,
             object_type,
             side.value,

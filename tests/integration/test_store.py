@@ -106,3 +106,14 @@ async def test_deleting_a_sync_removes_its_links(store: Store):
     )
     assert await store.delete_sync("c-store", "companies")
     assert await store.links_for("c-store", "companies", Side.HUBSPOT, ["201"]) == {}
+
+
+async def test_a_watermark_is_kept_only_while_its_sync_exists(store: Store):
+    await store.put_sync("c-store", "products", SyncSettings())
+    await store.set_watermark("c-store", "products", Side.APP, "2026-01-01T00:00:00+00:00")
+    assert await store.get_watermark("c-store", "products", Side.APP) is not None
+    assert await store.delete_sync("c-store", "products")
+    # A poll that finishes after the sync was deleted leaves nothing behind.
+    await store.set_watermark("c-store", "products", Side.APP, "2026-02-01T00:00:00+00:00")
+    assert await store.get_watermark("c-store", "products", Side.APP) is None
+    await store.set_watermark("c-gone", "products", Side.APP, "2026-02-01T00:00:00+00:00")
