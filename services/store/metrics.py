@@ -38,9 +38,6 @@ class MetricQueries:
         rows = await self.pool.fetch("SELECT name, labels, value FROM counters ORDER BY name")
         return [(r["name"], r["labels"], r["value"]) for r in rows]
 
-    async def dead_letter_count(self) -> int:
-        return int(await self.pool.fetchval("SELECT count(*) FROM dead_letters"))
-
     async def link_counts(self) -> list[tuple[str, str, str, int]]:
         """(connection, object, status, number of links) over every connection."""
         rows = await self.pool.fetch(
