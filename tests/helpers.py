@@ -4,9 +4,12 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import uvicorn
+
+from services.store.repository import Connection
 
 T = TypeVar("T")
 
@@ -52,3 +55,22 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], within: float = 3
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {within}s")
         await asyncio.sleep(0.2)
+
+
+def app_connection(
+    cid: str,
+    name: str | None = None,
+    base_url: str = "http://127.0.0.1:1/org",
+    access_token: str = "t",
+) -> Connection:
+    """A Dynamics 365 connection as the store keeps it, for tests that write it directly."""
+    return Connection(
+        id=cid,
+        app="dynamics365",
+        name=name or cid,
+        base_url=base_url,
+        credentials={"access_token": access_token},
+        webhook_key="k",
+        app_user_id="u",
+        created_at=datetime.now(UTC),
+    )

@@ -7,7 +7,6 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -26,7 +25,8 @@ from services.status_api.app import create_app
 from services.status_api.metrics import ConsumerLag
 from services.store.links import LinkOutcome
 from services.store.migrate import migrate
-from services.store.repository import Connection, HubSpotAccount, Store
+from services.store.repository import HubSpotAccount, Store
+from tests.helpers import app_connection
 
 pytestmark = pytest.mark.integration
 
@@ -147,11 +147,7 @@ async def test_writes_counted_by_the_writers_are_exposed(api: httpx.AsyncClient,
 
 async def test_links_and_initial_sync_progress_are_gauges(api: httpx.AsyncClient, store: Store):
     cid = f"c-metrics-{uuid.uuid4().hex[:8]}"
-    await store.create_connection(
-        Connection(
-            cid, "dynamics365", "metrics", "http://127.0.0.1:1/org", {}, "k", "u", datetime.now(UTC)
-        )
-    )
+    await store.create_connection(app_connection(cid, name="metrics"))
     await store.put_sync(cid, "contacts", SyncSettings())
     await store.set_progress(
         cid, "contacts", {"phase": "publishing", "read": {"hubspot": 5, "app": 4}, "matched": 3}

@@ -16,8 +16,9 @@ from services.connectors.errors import FIX_STEPS, Category
 from services.status_api.app import create_app
 from services.store.links import LinkOutcome
 from services.store.migrate import migrate
-from services.store.repository import Connection, Store
+from services.store.repository import Store
 from services.tokens import create_token
+from tests.helpers import app_connection
 
 pytestmark = pytest.mark.integration
 
@@ -29,18 +30,7 @@ VALIDATION = 7  # more failures than a group shows examples of
 
 
 async def _connection(store: Store, cid: str) -> None:
-    await store.create_connection(
-        Connection(
-            id=cid,
-            app="dynamics365",
-            name=cid,
-            base_url="http://127.0.0.1:1/org",
-            credentials={"access_token": "t"},
-            webhook_key="k",
-            app_user_id="u",
-            created_at=datetime.now(UTC),
-        )
-    )
+    await store.create_connection(app_connection(cid))
 
 
 def _failing(obj: str, hubspot_id: str, category: str | None, message: str) -> LinkOutcome:

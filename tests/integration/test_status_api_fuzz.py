@@ -28,7 +28,6 @@ import zlib
 from collections.abc import Iterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -55,9 +54,9 @@ from services.sandbox.dynamics.app import create_app as dynamics_app
 from services.sandbox.hubspot.app import create_app as hubspot_app
 from services.status_api.app import create_app
 from services.store.migrate import migrate
-from services.store.repository import Connection, HubSpotAccount, Store
+from services.store.repository import HubSpotAccount, Store
 from services.tokens import create_token
-from tests.helpers import serve
+from tests.helpers import app_connection, serve
 
 pytestmark = pytest.mark.integration
 
@@ -164,15 +163,8 @@ async def _seed(store: Store, hubspot: str, dynamics: str) -> None:
         )
     )
     await store.create_connection(
-        Connection(
-            id=CID,
-            app="dynamics365",
-            name="fuzz",
-            base_url=f"{dynamics}/demo",
-            credentials={"access_token": "sandbox-dynamics-token"},
-            webhook_key="k",
-            app_user_id="u",
-            created_at=datetime.now(UTC),
+        app_connection(
+            CID, name="fuzz", base_url=f"{dynamics}/demo", access_token="sandbox-dynamics-token"
         )
     )
     for obj, state in (("contacts", SyncState.SYNCING), ("companies", SyncState.DRAFT)):

@@ -3,7 +3,6 @@ with the contract's error body (found by the fuzz run in test_status_api_fuzz.py
 around what it found)."""
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -14,7 +13,8 @@ from schemas.settings import SyncSettings
 from services.devstack.supervisor import free_ports
 from services.status_api.app import create_app
 from services.store.migrate import migrate
-from services.store.repository import Connection, HubSpotAccount, Store
+from services.store.repository import HubSpotAccount, Store
+from tests.helpers import app_connection
 
 pytestmark = pytest.mark.integration
 
@@ -32,18 +32,7 @@ async def nowhere() -> str:
 async def api(database_url: str, nowhere: str) -> AsyncIterator[httpx.AsyncClient]:
     await migrate(database_url)
     store = await Store.connect(database_url)
-    await store.create_connection(
-        Connection(
-            id=CID,
-            app="dynamics365",
-            name="inputs",
-            base_url=f"{nowhere}/org",
-            credentials={"access_token": "t"},
-            webhook_key="k",
-            app_user_id="u",
-            created_at=datetime.now(UTC),
-        )
-    )
+    await store.create_connection(app_connection(CID, name="inputs", base_url=f"{nowhere}/org"))
     await store.put_sync(CID, "contacts", SyncSettings())
     app = create_app(store, "admin-secret")
     async with httpx.AsyncClient(

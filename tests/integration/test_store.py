@@ -1,7 +1,6 @@
 """The state store against a real PostgreSQL: migrations, links and snapshots."""
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import asyncpg
 import pytest
@@ -11,7 +10,8 @@ from schemas.events import Side
 from schemas.settings import SyncSettings, SyncState
 from services.store.links import LinkOutcome
 from services.store.migrate import apply_migrations, migrate, migration_files
-from services.store.repository import Connection, Store
+from services.store.repository import Store
+from tests.helpers import app_connection
 
 pytestmark = pytest.mark.integration
 
@@ -20,18 +20,7 @@ pytestmark = pytest.mark.integration
 async def store(database_url: str) -> AsyncIterator[Store]:
     await migrate(database_url)
     store = await Store.connect(database_url)
-    await store.create_connection(
-        Connection(
-            id="c-store",
-            app="dynamics365",
-            name="store test",
-            base_url="http://127.0.0.1:1/org",
-            credentials={"access_token": "t"},
-            webhook_key="k",
-            app_user_id="u",
-            created_at=datetime.now(UTC),
-        )
-    )
+    await store.create_connection(app_connection("c-store", name="store test"))
     await store.put_sync("c-store", "contacts", SyncSettings())
     yield store
     await store.close()

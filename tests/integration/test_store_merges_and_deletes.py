@@ -2,7 +2,6 @@
 PostgreSQL."""
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import pytest
 import pytest_asyncio
@@ -11,7 +10,8 @@ from schemas.events import Side
 from schemas.settings import SyncSettings
 from services.store.links import AuditEntry, LinkOutcome
 from services.store.migrate import migrate
-from services.store.repository import Connection, Store
+from services.store.repository import Store
+from tests.helpers import app_connection
 
 pytestmark = pytest.mark.integration
 
@@ -22,18 +22,7 @@ CID = "c-merges"
 async def store(database_url: str) -> AsyncIterator[Store]:
     await migrate(database_url)
     store = await Store.connect(database_url)
-    await store.create_connection(
-        Connection(
-            id=CID,
-            app="dynamics365",
-            name="merges and deletes",
-            base_url="http://127.0.0.1:1/org",
-            credentials={"access_token": "t"},
-            webhook_key="k",
-            app_user_id="u",
-            created_at=datetime.now(UTC),
-        )
-    )
+    await store.create_connection(app_connection(CID, name="merges and deletes"))
     await store.put_sync(CID, "contacts", SyncSettings())
     yield store
     await store.close()
