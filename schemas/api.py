@@ -157,6 +157,13 @@ class ObjectHealth(BaseModel):
     )
     initial_sync: dict[str, Any] = Field(default_factory=dict)
     last_change_synced_at: datetime | None = None
+    consumer_lag: dict[str, int] | None = Field(
+        None,
+        description="Per consumer group (the processor, each writer): the object's change and"
+        " write messages not yet processed, over every connection syncing it (the topics are"
+        " per object); null while the broker cannot be asked",
+        examples=[{"datasync-processor": 0, "datasync-writer-hubspot-contacts": 12}],
+    )
 
 
 class HealthOut(BaseModel):

@@ -103,12 +103,14 @@ class ApiClient:
         self.classify = classify
         self.limits = limits
         self.max_attempts = max_attempts
+        self.requests_sent = 0  # every request put on the wire, retries and refusals included
 
     async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """The response when 2xx; raises ConnectorError with the resolution otherwise."""
         backoff = 0.5
         for attempt in range(1, self.max_attempts + 1):
             await self.budget.acquire()
+            self.requests_sent += 1
             try:
                 response = await self.http.request(method, url, **kwargs)
             except httpx.TransportError as exc:

@@ -6,59 +6,34 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import Body, Depends, FastAPI, Query, Request, Response
+from fastapi import Depends, FastAPI, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
 from schemas.api import (
     AuditOut,
     ConnectionIn,
     ConnectionOut,
-    DryRunOut,
     HealthOut,
     HubSpotAccountIn,
     HubSpotAccountOut,
     MeOut,
     ObjectHealth,
-    ResyncIn,
-    ResyncOut,
-    SyncOut,
 )
-from schemas.events import Side
-from schemas.objects import OBJECT_TYPES
-from schemas.settings import SyncSettings, SyncState
-from services.config import IngestSettings
+from services.config import IngestSettings, KafkaSettings
 from services.connectors.dynamics import ENTITIES, DynamicsConnector
 from services.connectors.errors import ConnectorError
 from services.connectors.hubspot import HubSpotConnector
-from services.domain.dry_run import dry_run
-from services.domain.mapping import effective_mappings, side_fields
-from services.domain.matching import match_fields
-from services.domain.rules import rule_fields
-from services.domain.validation import validate_settings, with_field_types
 from services.status_api.auth import Role, TokenCheck
 from services.status_api.inputs import refuse_unstorable_text
-from services.status_api.metrics import metrics_router
-from services.status_api.openapi import (
-    SYNC_SETTINGS_EXAMPLES,
-    ConnectionId,
-    ObjectName,
-    error_responses,
-)
+from services.status_api.lookups import Lookups
+from services.status_api.metrics import ConsumerLag, lag_of_object, metrics_router
+from services.status_api.openapi import ConnectionId, error_responses
 from services.status_api.records import audit_out, record_views
-from services.store.repository import Connection, HubSpotAccount, Store, Sync
+from services.status_api.syncs import sync_routes
+from services.store.repository import Connection, HubSpotAccount, Store
 from services.web import ApiError, install_error_handlers
 
 log = logging.getLogger(__name__)
-
-
-def _sync_out(sync: Sync) -> SyncOut:
-    return SyncOut(
-        connection_id=sync.connection_id,
-        object=sync.object_type,
-        state=sync.state,
-        settings=sync.settings,
-        progress=sync.progress,
-    )
 
 
 def _connection_out(conn: Connection) -> ConnectionOut:
@@ -81,14 +56,18 @@ may only read; a change with a viewer's token gets 403. Errors answer
 `{"error": {"code", "message"}}` with 401, 403, 404, 409, 422 or 502.
 """
 
-SyncSettingsBody = Annotated[SyncSettings, Body(openapi_examples=SYNC_SETTINGS_EXAMPLES)]
+HEALTH_LAG_WAIT = 1.0  # seconds a health call waits for the broker before answering without lag
 
 
 def create_app(
-    store: Store, admin_token: str | None, ingest: IngestSettings | None = None
+    store: Store,
+    admin_token: str | None,
+    ingest: IngestSettings | None = None,
+    kafka: KafkaSettings | None = None,
 ) -> FastAPI:
     """The API over `store`; `admin_token` is an admin's token besides those in the store."""
     ingest = ingest or IngestSettings()
+    lag = ConsumerLag(kafka or KafkaSettings())
     app = FastAPI(title="datasync status and control API", version="0.1.0", description=DESCRIPTION)
     install_error_handlers(app)
     tokens = TokenCheck(admin_token, store)
@@ -105,38 +84,10 @@ def create_app(
     Read = Annotated[Role, Depends(reader)]
     Write = Annotated[Role, Depends(admin)]
 
-    async def connection_or_404(cid: str) -> Connection:
-        conn = await store.get_connection(cid)
-        if conn is None:
-            raise ApiError(404, "unknown_connection", f"connection {cid} does not exist")
-        return conn
-
-    def object_or_404(obj: str) -> str:
-        if obj not in OBJECT_TYPES:
-            raise ApiError(
-                404, "unknown_object", f"unknown object {obj!r}; one of {', '.join(OBJECT_TYPES)}"
-            )
-        return obj
-
-    async def sync_or_404(cid: str, obj: str) -> Sync:
-        await connection_or_404(cid)
-        sync = await store.get_sync(cid, object_or_404(obj))
-        if sync is None:
-            raise ApiError(404, "unknown_sync", f"connection {cid} has no {obj} sync")
-        return sync
-
-    app.include_router(
-        record_views(
-            store,
-            read=reader,
-            write=admin,
-            connection_or_404=connection_or_404,
-            object_or_404=object_or_404,
-            sync_or_404=sync_or_404,
-        )
-    )
-
-    app.include_router(metrics_router(store, read=reader))
+    lookups = Lookups(store)
+    app.include_router(record_views(store, lookups, read=reader, write=admin))
+    app.include_router(sync_routes(store, lookups, read=reader, write=admin))
+    app.include_router(metrics_router(store, read=reader, lag=lag))
 
     @app.get("/dashboard", include_in_schema=False)
     async def dashboard() -> HTMLResponse:
@@ -272,7 +223,7 @@ def create_app(
     )
     async def get_connection(cid: ConnectionId, _: Read) -> ConnectionOut:
         """One connection (never its credentials)."""
-        return _connection_out(await connection_or_404(cid))
+        return _connection_out(await lookups.connection(cid))
 
     @app.delete(
         "/v1/connections/{cid}",
@@ -285,184 +236,9 @@ def create_app(
     async def delete_connection(cid: ConnectionId, _: Write) -> Response:
         """Remove the connection with its syncs and their records' links. Nothing is deleted in
         HubSpot or in the app."""
-        await connection_or_404(cid)
+        await lookups.connection(cid)
         await store.delete_connection(cid)
         return Response(status_code=204)
-
-    async def hubspot_types(obj: str) -> dict[str, str]:
-        """HubSpot's property types of the object, for checking custom mappings."""
-        account = await store.get_hubspot()
-        if account is None:
-            return {}
-        connector = HubSpotConnector(account.base_url, account.access_token, max_attempts=2)
-        try:
-            return await connector.property_types(obj)
-        except ConnectorError as exc:
-            raise ApiError(
-                422, "hubspot_unreachable", f"could not read HubSpot's properties: {exc}"
-            ) from None
-        finally:
-            await connector.aclose()
-
-    @app.put(
-        "/v1/connections/{cid}/syncs/{obj}",
-        response_model=SyncOut,
-        summary="Create or edit an object sync's settings",
-        tags=["syncs"],
-        responses=error_responses(400, 401, 403, 404, 422),
-    )
-    async def put_sync(
-        cid: ConnectionId, obj: ObjectName, body: SyncSettingsBody, _: Write
-    ) -> SyncOut:
-        """Create or edit an object sync's settings; a new sync is a `draft` until started.
-        Omitted fields take the defaults: two-way, HubSpot wins, the object's default
-        mappings, `only_with_email` true for contacts. Mappings between incompatible types,
-        ambiguous value mappings and filters on unknown fields are refused with 422
-        `invalid_settings`, which lists every problem."""
-        await connection_or_404(cid)
-        object_or_404(obj)
-        types = await hubspot_types(obj)
-        problems = validate_settings(obj, body, types, {})
-        if problems:
-            raise ApiError(
-                422,
-                "invalid_settings",
-                "; ".join(f"{p.path}: {p.message}" for p in problems[:3]),
-                problems=[p.as_dict() for p in problems],
-            )
-        return _sync_out(await store.put_sync(cid, obj, with_field_types(body, types, {})))
-
-    @app.post(
-        "/v1/connections/{cid}/syncs/{obj}/dry-run",
-        response_model=DryRunOut,
-        summary="Preview what save and sync would do",
-        tags=["syncs"],
-        responses=error_responses(401, 403, 404, 409, 422, 502),
-    )
-    async def dry_run_sync(cid: ConnectionId, obj: ObjectName, _: Write) -> DryRunOut:
-        """What "save and sync" would do with the saved settings — records matched, created
-        and updated on each side, excluded and why, duplicates — without writing anything.
-        Reads both sides in full. 409 `no_hubspot_account` before the HubSpot account is set;
-        502 `app_unreachable` when either side cannot be read."""
-        sync = await sync_or_404(cid, obj)
-        conn = await connection_or_404(cid)
-        account = await store.get_hubspot()
-        if account is None:
-            raise ApiError(409, "no_hubspot_account", "set up the HubSpot account first")
-        # An admin waits for the answer: a side that cannot be reached fails within seconds.
-        hubspot = HubSpotConnector(account.base_url, account.access_token, max_attempts=3)
-        app_connector = DynamicsConnector(
-            conn.base_url, conn.credentials["access_token"], max_attempts=3
-        )
-        mappings = effective_mappings(obj, sync.settings)
-        try:
-            records = {}
-            for side, connector in ((Side.HUBSPOT, hubspot), (Side.APP, app_connector)):
-                fields = sorted(
-                    {
-                        *side_fields(mappings, side),
-                        *match_fields(obj, side),
-                        *rule_fields(obj, sync.settings, side),
-                    }
-                )
-                records[side] = [
-                    (r.id, r.properties)
-                    async for page in connector.list_records(obj, fields)
-                    for r in page
-                ]
-        except ConnectorError as exc:
-            raise ApiError(502, "app_unreachable", f"reading the records failed: {exc}") from None
-        finally:
-            await hubspot.aclose()
-            await app_connector.aclose()
-        report = dry_run(obj, sync.settings, records[Side.HUBSPOT], records[Side.APP])
-        return DryRunOut.model_validate(report.as_dict())
-
-    @app.get(
-        "/v1/connections/{cid}/syncs/{obj}",
-        response_model=SyncOut,
-        summary="Read an object sync",
-        tags=["syncs"],
-        responses=error_responses(401, 404, 422),
-    )
-    async def get_sync(cid: ConnectionId, obj: ObjectName, _: Read) -> SyncOut:
-        """The sync's settings, its state (`draft`, `initial_sync`, `syncing`, `off`) and the
-        initial sync's progress."""
-        return _sync_out(await sync_or_404(cid, obj))
-
-    async def set_state(cid: str, obj: str, state: SyncState) -> SyncOut:
-        await sync_or_404(cid, obj)
-        sync = await store.set_sync_state(cid, obj, state)
-        assert sync is not None
-        return _sync_out(sync)
-
-    @app.post(
-        "/v1/connections/{cid}/syncs/{obj}/start",
-        response_model=SyncOut,
-        summary="Save and sync",
-        tags=["syncs"],
-        responses=error_responses(401, 403, 404, 422),
-    )
-    async def start_sync(cid: ConnectionId, obj: ObjectName, _: Write) -> SyncOut:
-        """Save and sync: start the initial sync, which matches the two databases; then every
-        change flows across continuously."""
-        return await set_state(cid, obj, SyncState.INITIAL_SYNC)
-
-    @app.post(
-        "/v1/connections/{cid}/syncs/{obj}/off",
-        response_model=SyncOut,
-        summary="Turn a sync off",
-        tags=["syncs"],
-        responses=error_responses(401, 403, 404, 422),
-    )
-    async def turn_off(cid: ConnectionId, obj: ObjectName, _: Write) -> SyncOut:
-        """Stop syncing the object; its settings and links are kept."""
-        return await set_state(cid, obj, SyncState.OFF)
-
-    @app.post(
-        "/v1/connections/{cid}/syncs/{obj}/on",
-        response_model=SyncOut,
-        summary="Turn a sync back on",
-        tags=["syncs"],
-        responses=error_responses(401, 403, 404, 409, 422),
-    )
-    async def turn_on(cid: ConnectionId, obj: ObjectName, _: Write) -> SyncOut:
-        """Sync the object again; what changed meanwhile is caught up. 409 `not_started` for a
-        sync that was never started (a draft)."""
-        sync = await sync_or_404(cid, obj)
-        if sync.state is SyncState.DRAFT:
-            raise ApiError(409, "not_started", "start the sync first (POST .../start)")
-        return await set_state(cid, obj, SyncState.SYNCING)
-
-    @app.delete(
-        "/v1/connections/{cid}/syncs/{obj}",
-        status_code=204,
-        response_class=Response,
-        summary="Delete a sync",
-        tags=["syncs"],
-        responses=error_responses(401, 403, 404, 422),
-    )
-    async def delete_sync(cid: ConnectionId, obj: ObjectName, _: Write) -> Response:
-        """Delete the sync with its settings and its records' links; the records themselves
-        stay where they are."""
-        await sync_or_404(cid, obj)
-        await store.delete_sync(cid, obj)
-        return Response(status_code=204)
-
-    @app.post(
-        "/v1/connections/{cid}/syncs/{obj}/resync-deleted",
-        status_code=202,
-        response_model=ResyncOut,
-        summary="Recreate deleted records",
-        tags=["syncs"],
-        responses=error_responses(400, 401, 403, 404, 422),
-    )
-    async def resync_deleted(
-        cid: ConnectionId, obj: ObjectName, body: ResyncIn, _: Write
-    ) -> ResyncOut:
-        """Recreate, on the chosen side, the records that were deleted there."""
-        await sync_or_404(cid, obj)
-        return ResyncOut(requested=await store.request_resync(cid, obj, Side(body.into)))
 
     @app.get(
         "/v1/connections/{cid}/audit",
@@ -480,9 +256,9 @@ def create_app(
     ) -> list[AuditOut]:
         """Every change datasync applied, newest first: record, field, old and new value, and
         the rule that decided it."""
-        await connection_or_404(cid)
+        await lookups.connection(cid)
         if object is not None:
-            object_or_404(object)
+            lookups.object(object)
         return [audit_out(r) for r in await store.audit_trail(cid, object, record, limit)]
 
     @app.get(
@@ -495,8 +271,10 @@ def create_app(
     async def health(cid: ConnectionId, _: Read) -> HealthOut:
         """Per object: the sync's state, its records in sync, failing, excluded, pending and
         deleted, those waiting for an associated record, the initial sync's progress and when
-        the last change synced."""
-        await connection_or_404(cid)
+        the last change synced, and how many of the object's messages each consumer group has
+        yet to process."""
+        await lookups.connection(cid)
+        lags = await lag.read(wait=HEALTH_LAG_WAIT)
         counts = await store.status_counts(cid)
         last = await store.last_synced(cid)
         waiting = await store.waiting_counts(cid)
@@ -516,6 +294,7 @@ def create_app(
                 waiting_for_association=waiting.get(sync.object_type, 0),
                 initial_sync=sync.progress,
                 last_change_synced_at=last.get(sync.object_type),
+                consumer_lag=None if lags is None else lag_of_object(lags, sync.object_type),
             )
         return HealthOut(connection_id=cid, objects=objects)
 

@@ -46,6 +46,15 @@ def object_of(topic: str) -> str:
     return parts[1] if len(parts) >= 3 and parts[0] == "datasync" else ""
 
 
+def lag_of_object(lags: GroupLag, object_type: str) -> dict[str, int]:
+    """Per consumer group: the messages of `object_type`'s topics it has not committed yet."""
+    per_group: dict[str, int] = {}
+    for (group, topic), n in lags.items():
+        if object_of(topic) == object_type:
+            per_group[group] = per_group.get(group, 0) + n
+    return dict(sorted(per_group.items()))
+
+
 class ConsumerLag:
     """Per consumer group and topic: the high watermark minus the committed offset, summed
     over the partitions (a partition the group never committed counts from its start).
@@ -60,22 +69,40 @@ class ConsumerLag:
         self.settings = settings
         self.cache_seconds = cache_seconds
         self._cached: tuple[float, GroupLag | None] | None = None
-        self._lock = asyncio.Lock()
+        self._measuring: asyncio.Task[GroupLag | None] | None = None
 
-    async def read(self) -> GroupLag | None:
-        """The lag per (group, topic), or None when the broker could not be asked."""
-        async with self._lock:
-            if self._cached and time.monotonic() - self._cached[0] < self.cache_seconds:
-                return self._cached[1]
-            lag: GroupLag | None
-            try:
-                async with asyncio.timeout(LAG_TIMEOUT_SECONDS):
-                    lag = await self._measure()
-            except Exception as exc:  # any broker failure: answer the scrape without lag
-                log.warning("consumer lag not measured: %r", exc)
-                lag = None
+    @property
+    def measuring(self) -> "asyncio.Task[GroupLag | None] | None":
+        """The measurement under way, if one is."""
+        return self._measuring
+
+    async def read(self, wait: float = LAG_TIMEOUT_SECONDS) -> GroupLag | None:
+        """The lag per (group, topic), or None when the broker could not be asked.
+
+        One measurement runs at a time, whoever asks; a caller waits for it at most `wait`
+        seconds and then takes the last measurement (a health check must not wait on an
+        unreachable broker), while the measurement goes on for the next caller.
+        """
+        if self._cached and time.monotonic() - self._cached[0] < self.cache_seconds:
+            return self._cached[1]
+        if self._measuring is None:
+            self._measuring = asyncio.create_task(self._remember())
+        try:
+            return await asyncio.wait_for(asyncio.shield(self._measuring), wait)
+        except TimeoutError:
+            return self._cached[1] if self._cached else None
+
+    async def _remember(self) -> GroupLag | None:
+        lag: GroupLag | None = None
+        try:
+            async with asyncio.timeout(LAG_TIMEOUT_SECONDS):
+                lag = await self._measure()
+        except Exception as exc:  # any broker failure: answer without lag
+            log.warning("consumer lag not measured: %r", exc)
+        finally:
             self._cached = (time.monotonic(), lag)
-            return lag
+            self._measuring = None
+        return lag
 
     async def _measure(self) -> GroupLag:
         consumer = AIOKafkaConsumer(
@@ -98,7 +125,7 @@ class ConsumerLag:
             if not partitions:
                 return {}
             starts = await consumer.beginning_offsets(partitions)
-            ends = await _highwaters(consumer, partitions)
+            ends = await highwaters(consumer, partitions)
         finally:
             await consumer.stop()
         lag: GroupLag = {}
@@ -128,7 +155,7 @@ class ConsumerLag:
             await admin.close()
 
 
-async def _highwaters(
+async def highwaters(
     consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
 ) -> dict[TopicPartition, int]:
     """Each partition's high watermark, as the fetch responses report it."""
@@ -211,14 +238,10 @@ async def collect(store: Store, lag: ConsumerLag) -> list[Metric]:
 
 
 def metrics_router(
-    store: Store,
-    *,
-    read: Callable[..., Awaitable[object]],
-    kafka: KafkaSettings | None = None,
+    store: Store, *, read: Callable[..., Awaitable[object]], lag: ConsumerLag
 ) -> APIRouter:
     """`GET /metrics`, for `create_app` to include; `read` checks the bearer token (a viewer's
     is enough), as for every other read."""
-    lag = ConsumerLag(kafka or KafkaSettings())
     router = APIRouter(dependencies=[Depends(read)])
 
     @router.get("/metrics", include_in_schema=False)

@@ -35,8 +35,9 @@ from services.connectors.dynamics import LOOKUPS
 from services.connectors.errors import FIX_STEPS, Category
 from services.connectors.hubspot import PRIMARY_TYPE_IDS
 from services.domain.associations import ASSOCIATIONS
+from services.status_api.lookups import Lookups
 from services.status_api.openapi import ConnectionId, ObjectName, error_responses
-from services.store.repository import Connection, Store, Sync
+from services.store.repository import Store, Sync
 from services.store.views import LINK_STATUSES, RecordRow
 from services.web import ApiError
 
@@ -220,12 +221,10 @@ def describe_association(
 
 def record_views(
     store: Store,
+    lookups: Lookups,
     *,
     read: Callable[..., Awaitable[object]],
     write: Callable[..., Awaitable[object]],
-    connection_or_404: Callable[[str], Awaitable[Connection]],
-    object_or_404: Callable[[str], str],
-    sync_or_404: Callable[[str, str], Awaitable[Sync]],
 ) -> APIRouter:
     """The routes, for `create_app` to include; `read` and `write` are the dependencies that
     check the token: every view is open to viewers, retrying needs an admin."""
@@ -247,9 +246,9 @@ def record_views(
         """Failing records grouped by object and error category, the largest group first:
         each group's count, the steps to fix it, when its soonest retry is due and a few
         example records, the most recently failed first."""
-        await connection_or_404(cid)
+        await lookups.connection(cid)
         if object is not None:
-            object_or_404(object)
+            lookups.object(object)
         groups = await store.failing_groups(cid, object, EXAMPLES_PER_GROUP)
         return ErrorsOut(
             connection_id=cid,
@@ -284,7 +283,7 @@ def record_views(
         them on its next pass, and their backoff starts again. Which ones: those of `object`,
         of the error `category` (as `/errors` names it) and with these `record_ids` (HubSpot or
         app ids), as far as given; every failing record of the connection when none is."""
-        await connection_or_404(cid)
+        await lookups.connection(cid)
         if body.object is not None and body.object not in OBJECT_TYPES:
             raise ApiError(
                 422,
@@ -319,9 +318,9 @@ def record_views(
         would leave out. Pass `next_cursor` back as `cursor` for the next page; it is null on
         the last page. `category` (as `/errors` names it) keeps failing records of that error
         category: the records behind one of its groups."""
-        await connection_or_404(cid)
+        await lookups.connection(cid)
         if object is not None:
-            object_or_404(object)
+            lookups.object(object)
         if category is not None and status not in (None, "failing"):
             raise ApiError(
                 422, "invalid_filter", "category filters failing records: leave status out"
@@ -364,8 +363,8 @@ def record_views(
         """One record, by its HubSpot id or its app id (`matched` says which): what the record
         view shows of it, and its audit trail, newest first. 404 `unknown_record` for an id
         the sync holds no record of."""
-        await connection_or_404(cid)
-        object_or_404(obj)
+        await lookups.connection(cid)
+        lookups.object(obj)
         found = await store.find_record(cid, obj, record_id)
         if found is None:
             raise ApiError(
@@ -388,9 +387,9 @@ def record_views(
         """The records datasync wrote into each side, and the fields those writes changed,
         counted per minute or hour (UTC) from the audit trail; every bucket from `since` to
         `until`, empty ones too. By default the last 60 buckets up to now; at most 1440."""
-        await connection_or_404(cid)
+        await lookups.connection(cid)
         if object is not None:
-            object_or_404(object)
+            lookups.object(object)
         start, end = activity_window(
             bucket, _utc(since, "since"), _utc(until, "until"), datetime.now(UTC)
         )
@@ -426,7 +425,7 @@ def record_views(
         """The associations the object takes part in, held by its records or by the other
         object's: whether each syncs now (both objects' syncs run) and if not why, HubSpot's
         association type and the Dynamics 365 lookup that carry it."""
-        sync = await sync_or_404(cid, obj)
+        sync = await lookups.sync(cid, obj)
         pairs = [(h, a) for h, targets in ASSOCIATIONS.items() for a in targets if obj in (h, a)]
         syncs: dict[str, Sync | None] = {obj: sync}
         for other in {o for pair in pairs for o in pair} - {obj}:

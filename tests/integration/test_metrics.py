@@ -16,17 +16,22 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from schemas.commands import WriteOp
 from schemas.events import ChangeEvent
 from schemas.settings import SyncSettings
 from services.config import KafkaSettings
+from services.connectors.base import WriteRequest
 from services.connectors.hubspot_signature import sign_v3
+from services.connectors.registry import Connectors
 from services.ingest.app import create_app as create_ingest
+from services.sandbox.dynamics.app import create_app as dynamics_app
+from services.sandbox.hubspot.app import create_app as hubspot_app
 from services.status_api.app import create_app
-from services.status_api.metrics import ConsumerLag
+from services.status_api.metrics import ConsumerLag, highwaters
 from services.store.links import LinkOutcome
 from services.store.migrate import migrate
 from services.store.repository import HubSpotAccount, Store
-from tests.helpers import app_connection
+from tests.helpers import app_connection, serve
 
 pytestmark = pytest.mark.integration
 
@@ -228,3 +233,124 @@ async def test_metrics_answer_without_lag_when_the_broker_is_unreachable(store: 
         samples = await scrape(client)
     assert not any(name == "datasync_consumer_lag" for name, _ in samples)
     assert any(name == "datasync_dead_letters_total" for name, _ in samples)
+
+
+async def test_health_shows_each_consumer_groups_lag_on_the_object(
+    api: httpx.AsyncClient, store: Store, broker_bootstrap: str, kafka_idempotence: bool
+):
+    """A group 5 messages behind on the deals topic shows in the health of a deals sync."""
+    topic, group = "datasync.deals.changes", f"health-lag-{uuid.uuid4().hex[:8]}"
+    producer = AIOKafkaProducer(
+        bootstrap_servers=broker_bootstrap, enable_idempotence=kafka_idempotence
+    )
+    await producer.start()
+    try:
+        await asyncio.gather(*[await producer.send(topic, b"m", partition=0) for _ in range(5)])
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=broker_bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = await highwaters(consumer, partitions)
+        await consumer.commit(
+            {tp: end - 5 if tp.partition == 0 else end for tp, end in ends.items()}
+        )
+    finally:
+        await consumer.stop()
+    cid = f"c-lag-{uuid.uuid4().hex[:8]}"
+    await store.create_connection(app_connection(cid, name="lag"))
+    await store.put_sync(cid, "deals", SyncSettings())
+
+    response = await api.get(f"/v1/connections/{cid}/health", headers=ADMIN)
+    assert response.status_code == 200, response.text
+    lag = response.json()["objects"]["deals"]["consumer_lag"]
+    assert lag[group] == 5
+
+
+async def test_a_silent_broker_does_not_hold_up_a_lag_reader(free_ports):
+    """A broker that accepts connections and never answers: the reader gets no lag after its
+    own wait while the measurement is still running, and no second measurement is started."""
+    (port,) = free_ports(1)
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", port)
+    lag = ConsumerLag(KafkaSettings(kafka_bootstrap=f"127.0.0.1:{port}"))
+    try:
+        assert await lag.read(wait=0.1) is None
+        measuring = lag.measuring
+        assert measuring is not None
+        assert not measuring.done()
+        assert await lag.read(wait=0.1) is None
+        assert lag.measuring is measuring
+        assert held  # the reader really asked the silent broker
+    finally:
+        server.close()
+        for writer in held:
+            writer.close()
+        if lag.measuring is not None:
+            await lag.measuring
+
+
+async def sandbox_requests(http: httpx.AsyncClient, url: str) -> int:
+    response = await http.get(f"{url}/_sandbox/counters")
+    response.raise_for_status()
+    return sum(response.json()["requests"].values())
+
+
+async def test_requests_the_connectors_send_are_counted_per_account(
+    api: httpx.AsyncClient, store: Store
+):
+    """What the sandboxes received, request for request, is what `/metrics` counts for the
+    HubSpot account and the connection."""
+    previous = await store.get_hubspot()
+    cid = f"c-requests-{uuid.uuid4().hex[:8]}"
+    async with (
+        serve(hubspot_app()) as hubspot_url,
+        serve(dynamics_app()) as dynamics_url,
+        httpx.AsyncClient() as http,
+    ):
+        portal = f"portal-{uuid.uuid4().hex[:6]}"
+        await store.put_hubspot(
+            HubSpotAccount(hubspot_url, "sandbox-hubspot-token", "secret", portal, "app-1")
+        )
+        await store.create_connection(
+            app_connection(
+                cid, base_url=f"{dynamics_url}/demo", access_token="sandbox-dynamics-token"
+            )
+        )
+        connectors = Connectors(store, count_every=0)
+        before = await scrape(api)
+        try:
+            hubspot, dynamics = await connectors.hubspot(), await connectors.app(cid)
+            for connector, email_field in ((hubspot, "email"), (dynamics, "emailaddress1")):
+                writes = [
+                    WriteRequest(f"r{i}", WriteOp.CREATE, None, {email_field: f"n{i}@example.com"})
+                    for i in range(3)
+                ]
+                results = await connector.write_batch("contacts", writes)
+                assert all(r.ok for r in results), [r.error for r in results]
+                await connector.read_batch("contacts", [r.record_id for r in results], [])
+            await hubspot.account_info()
+        finally:
+            await connectors.aclose()
+            if previous is not None:
+                await store.put_hubspot(previous)
+        sent_to_hubspot = await sandbox_requests(http, hubspot_url)
+        sent_to_dynamics = await sandbox_requests(http, dynamics_url)
+    after = await scrape(api)
+
+    name = "datasync_api_requests_total"
+    hubspot_labels = {"account": portal, "app": "hubspot"}
+    dynamics_labels = {"account": cid, "app": "dynamics365"}
+    assert sent_to_hubspot >= 3
+    assert sent_to_dynamics >= 2
+    assert value(after, name, **hubspot_labels) - value(before, name, **hubspot_labels) == (
+        sent_to_hubspot
+    )
+    assert value(after, name, **dynamics_labels) == sent_to_dynamics
