@@ -1,11 +1,15 @@
 """End-to-end fixtures: the whole stack, polled by the reconciler every two seconds so that
 its look at datasync's own writes is part of every test."""
 
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+
 import httpx
 import pytest
 import pytest_asyncio
 
 from services.devstack.stack import Stack
+from tests.e2e.support import ConnectOrg, SandboxOrg, connected_org
 
 
 @pytest.fixture(scope="session")
@@ -33,6 +37,28 @@ async def hubspot_account(datasync_stack: Stack) -> None:
             f"{s.hubspot_url}/_sandbox/webhook", json={"url": f"{s.ingest_url}/webhooks/hubspot"}
         )
         assert hook.status_code == 204
+
+
+@pytest_asyncio.fixture
+async def connect_org(datasync_stack: Stack, hubspot_account: None) -> AsyncIterator[ConnectOrg]:
+    """`await connect_org()`: a new organisation connected to datasync, nothing syncing yet.
+    Each is disconnected after the test."""
+    async with AsyncExitStack() as orgs:
+
+        async def connect() -> SandboxOrg:
+            return await orgs.enter_async_context(connected_org(datasync_stack))
+
+        yield connect
+    datasync_stack.check()
+
+
+@pytest_asyncio.fixture
+async def org(connect_org: ConnectOrg, request: pytest.FixtureRequest) -> SandboxOrg:
+    """A new organisation whose contacts sync has started and worked its initial sync through,
+    with the settings a test gives as this fixture's indirect parameter (defaults without)."""
+    new = await connect_org()
+    await new.start("contacts", getattr(request, "param", {}))
+    return new
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

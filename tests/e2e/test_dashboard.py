@@ -14,7 +14,7 @@ from services.devstack.stack import Stack
 from services.store.repository import Store
 from services.tokens import create_token
 from tests.e2e.browser import Chromium, Page, chromium, chromium_binary
-from tests.e2e.test_sync_scenarios import USER, connect, email
+from tests.e2e.support import USER, connected_org, unique_email
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
@@ -44,45 +44,28 @@ async def browser() -> AsyncIterator[Chromium]:
 @pytest_asyncio.fixture(scope="module")
 async def synced(datasync_stack: Stack, hubspot_account: None) -> AsyncIterator[Synced]:
     s = datasync_stack
-    admin = {"Authorization": f"Bearer {s.admin_token}"}
-    faults = f"{s.hubspot_url}/_sandbox/faults"
-    async with (
-        httpx.AsyncClient(base_url=s.api_url, headers=admin) as api,
-        httpx.AsyncClient() as http,
-    ):
-        async with httpx.AsyncClient(
-            base_url=s.hubspot_url,
-            headers={**USER, "Authorization": "Bearer sandbox-hubspot-token"},
-        ) as hubspot:
-            for name in ("Ada", "Grace", "Edsger", "Barbara", "Donald"):
-                created = await hubspot.post(
-                    "/crm/v3/objects/contacts",
-                    json={"properties": {"email": email(), "firstname": name}},
-                )
-                assert created.status_code == 201, created.text
-        cid, org = await connect(s, api, {})
+    async with httpx.AsyncClient(
+        base_url=s.hubspot_url, headers={**USER, "Authorization": "Bearer sandbox-hubspot-token"}
+    ) as hubspot:
+        for name in ("Ada", "Grace", "Edsger", "Barbara", "Donald"):
+            created = await hubspot.post(
+                "/crm/v3/objects/contacts",
+                json={"properties": {"email": unique_email(), "firstname": name}},
+            )
+            assert created.status_code == 201, created.text
+    async with connected_org(s) as org:
+        await org.start("contacts")
         # HubSpot refuses the contact created in the app: the errors tab has a category.
         refuse = {"status": 400, "count": 100, "path_prefix": "/crm/v3/objects/contacts/batch"}
-        assert (await http.post(faults, json=refuse)).status_code == 204
+        assert (await org.hubspot.post("/_sandbox/faults", json=refuse)).status_code == 204
         try:
-            created = await http.post(
-                f"{s.dynamics_url}/{org}/api/data/v9.2/contacts",
-                json={"emailaddress1": email(), "firstname": "Fern"},
-                headers={**USER, "Authorization": "Bearer sandbox-dynamics-token"},
+            app_id = await org.create_in_dynamics(
+                "contacts", {"emailaddress1": unique_email(), "firstname": "Fern"}
             )
-            assert created.status_code == 204, created.text
-            app_id = created.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
-
-            async def failing() -> bool:
-                health = (await api.get(f"/v1/connections/{cid}/health")).json()
-                return bool(health["objects"]["contacts"]["failing"])
-
-            await eventually(failing)
-            yield Synced(cid, api, app_id)
+            await eventually(lambda: org.health_when("failing", at_least=1))
+            yield Synced(org.cid, org.api, app_id)
         finally:
-            assert (await http.delete(faults)).status_code == 204
-            # Later suites must not see this connection's writes.
-            await api.delete(f"/v1/connections/{cid}")
+            assert (await org.hubspot.delete("/_sandbox/faults")).status_code == 204
     s.check()
 
 
@@ -137,6 +120,12 @@ async def test_the_dashboard_shows_what_the_api_reports_without_console_errors(
         await page.evaluate("document.querySelector('td[data-field=state]').textContent")
         == ((await api.get(f"/v1/connections/{cid}/syncs/contacts")).json()["state"])
     )
+    # How far behind the object's consumers are: a number once the broker has been asked and
+    # the consumer groups have committed, with each group on hover, as health reports them.
+    cell = "document.querySelector('#syncs tr[data-object=contacts] td[data-lag]')"
+    lag = await page.wait_for(f"{cell}?.title.includes('datasync-processor') && {cell}.title")
+    reported_lag = (await api.get(f"/v1/connections/{cid}/health")).json()["objects"]["contacts"]
+    assert set(reported_lag["consumer_lag"]) == {line.split(": ")[0] for line in lag.split("\n")}
     await page.wait_for("document.querySelectorAll('#activity svg rect').length > 0")
 
     # The errors tab: each category with its count, and its fix steps on hover.
@@ -169,6 +158,12 @@ async def test_the_dashboard_shows_what_the_api_reports_without_console_errors(
     await page.wait_for("!document.querySelector('#record').open")
 
     await page.click('[data-tab="overview"]')
+    # How far behind the object's consumers are: a number once the broker has been asked and
+    # the consumer groups have committed, with each group on hover, as health reports them.
+    cell = "document.querySelector('#syncs tr[data-object=contacts] td[data-lag]')"
+    lag = await page.wait_for(f"{cell}?.title.includes('datasync-processor') && {cell}.title")
+    reported_lag = (await api.get(f"/v1/connections/{cid}/health")).json()["objects"]["contacts"]
+    assert set(reported_lag["consumer_lag"]) == {line.split(": ")[0] for line in lag.split("\n")}
     await page.wait_for("document.querySelectorAll('#activity svg rect').length > 0")
     await page.screenshot(SCREENSHOT)
     assert page.problems == []

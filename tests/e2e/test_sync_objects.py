@@ -6,158 +6,50 @@ organisation, so what it finds there is its own; the HubSpot account is shared, 
 are found by a value unique to the test.
 """
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 from uuid import uuid4
 
-import httpx
 import pytest
-import pytest_asyncio
 
-from services.devstack.stack import Stack
+from tests.e2e.support import ConnectOrg, SandboxOrg, unique_email
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
 
 T = TypeVar("T")
-USER = {"X-Sandbox-Actor": "user"}  # the sandboxes' hook for "a person edited this in the UI"
 
 
-@dataclass
-class Org:
-    """A new Dynamics organisation connected to the shared HubSpot account."""
-
-    name: str
-    cid: str
-    api: httpx.AsyncClient
-    hubspot: httpx.AsyncClient
-    dynamics: httpx.AsyncClient
-
-    async def start(self, *objects: str) -> None:
-        """Save and sync each object with its default settings; return once each is syncing."""
-        for obj in objects:
-            sync = f"/v1/connections/{self.cid}/syncs/{obj}"
-            assert (await self.api.put(sync, json={})).status_code == 200
-            started = await self.api.post(f"{sync}/start")
-            assert started.status_code == 200, started.text
-
-            async def syncing(sync: str = sync) -> bool:
-                return (await self.api.get(sync)).json()["state"] == "syncing"
-
-            await eventually(syncing, within=60)
-
-    async def create_in_hubspot(self, hubspot_object: str, properties: dict[str, str]) -> str:
-        response = await self.hubspot.post(
-            f"/crm/v3/objects/{hubspot_object}", json={"properties": properties}, headers=USER
-        )
-        assert response.status_code == 201, response.text
-        return str(response.json()["id"])
-
-    async def associate_in_hubspot(
-        self, from_object: str, from_id: str, to_object: str, to_id: str
-    ) -> None:
-        response = await self.hubspot.put(
-            f"/crm/v4/objects/{from_object}/{from_id}/associations/default/{to_object}/{to_id}",
-            headers=USER,
-        )
-        assert response.status_code in (200, 201), response.text
-
-    async def in_hubspot(
-        self, hubspot_object: str, record_id: str, properties: list[str]
-    ) -> dict[str, Any]:
-        """A HubSpot record's properties by its id (read, not searched: HubSpot's search has a
-        per-second limit the sync itself needs)."""
-        response = await self.hubspot.get(
-            f"/crm/v3/objects/{hubspot_object}/{record_id}",
-            params={"properties": ",".join(properties)},
-        )
-        assert response.status_code == 200, response.text
-        return {"id": response.json()["id"], **response.json()["properties"]}
-
-    async def linked(self, obj: str, app_id: str) -> str | None:
-        """The HubSpot id the record view shows next to a Dynamics record, once there is one."""
-        cursor: str | None = None
-        while True:
-            params = {"object": obj, "limit": "1000", **({"cursor": cursor} if cursor else {})}
-            page = (await self.api.get(f"/v1/connections/{self.cid}/records", params=params)).json()
-            for record in page["records"]:
-                if record["app_id"] == app_id and record["hubspot_id"]:
-                    return str(record["hubspot_id"])
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return None
-
-    async def report(self, obj: str) -> str:
-        """What the connection says of the object's records, for a failed test's message: the
-        failing ones and the latest changes it applied."""
-        errors = await self.api.get(f"/v1/connections/{self.cid}/errors", params={"object": obj})
-        audit = await self.api.get(
-            f"/v1/connections/{self.cid}/audit", params={"object": obj, "limit": "20"}
-        )
-        return f"failing records: {errors.text}; latest changes: {audit.text}"
-
-    async def create_in_dynamics(self, entity_set: str, columns: dict[str, Any]) -> str:
-        response = await self.dynamics.post(entity_set, json=columns, headers=USER)
-        assert response.status_code == 204, response.text
-        return response.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
-
-    async def update_in_dynamics(
-        self, entity_set: str, record_id: str, columns: dict[str, Any]
-    ) -> None:
-        response = await self.dynamics.patch(
-            f"{entity_set}({record_id})", json=columns, headers=USER
-        )
-        assert response.status_code == 204, response.text
-
-    async def in_dynamics(
-        self, entity_set: str, column: str, value: str, columns: list[str]
-    ) -> dict[str, Any] | None:
-        """The one Dynamics record whose `column` is `value`, or None."""
-        response = await self.dynamics.get(
-            entity_set,
-            params={"$select": ",".join(columns), "$filter": f"{column} eq '{value}'"},
-        )
-        assert response.status_code == 200, response.text
-        found = response.json()["value"]
-        assert len(found) <= 1, found
-        return found[0] if found else None
+async def start(org: SandboxOrg, *objects: str) -> None:
+    """Save and sync each object with its default settings; return once each is syncing."""
+    for obj in objects:
+        await org.start(obj, initial_sync=False)
 
 
-@pytest_asyncio.fixture
-async def org(datasync_stack: Stack, hubspot_account: None) -> AsyncIterator[Org]:
-    s = datasync_stack
-    name = f"org{uuid4().hex[:8]}"
-    async with httpx.AsyncClient() as http:
-        assert (await http.put(f"{s.dynamics_url}/_sandbox/orgs/{name}")).status_code == 204
-    async with (
-        httpx.AsyncClient(
-            base_url=s.api_url, headers={"Authorization": f"Bearer {s.admin_token}"}
-        ) as api,
-        httpx.AsyncClient(
-            base_url=s.hubspot_url, headers={"Authorization": "Bearer sandbox-hubspot-token"}
-        ) as hubspot,
-        httpx.AsyncClient(
-            base_url=f"{s.dynamics_url}/{name}/api/data/v9.2/",
-            headers={"Authorization": "Bearer sandbox-dynamics-token"},
-        ) as dynamics,
-    ):
-        response = await api.post(
-            "/v1/connections",
-            json={
-                "app": "dynamics365",
-                "name": name,
-                "base_url": f"{s.dynamics_url}/{name}",
-                "credentials": {"access_token": "sandbox-dynamics-token"},
-            },
-        )
-        assert response.status_code == 201, response.text
-        cid = response.json()["id"]
-        yield Org(name, cid, api, hubspot, dynamics)
-        # Later tests must not see this one's writes: disconnect.
-        await api.delete(f"/v1/connections/{cid}")
-    s.check()
+async def linked(org: SandboxOrg, obj: str, app_id: str) -> str | None:
+    """The HubSpot id the record view shows next to a Dynamics record, once there is one."""
+    cursor: str | None = None
+    while True:
+        params = {"object": obj, "limit": "1000", **({"cursor": cursor} if cursor else {})}
+        page = (await org.api.get(f"/v1/connections/{org.cid}/records", params=params)).json()
+        for record in page["records"]:
+            if record["app_id"] == app_id and record["hubspot_id"]:
+                return str(record["hubspot_id"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return None
+
+
+async def report(org: SandboxOrg, obj: str) -> str:
+    """What the connection says of the object's records, for a failed test's message: the
+    failing ones and the latest changes it applied."""
+    errors = await org.api.get(f"/v1/connections/{org.cid}/errors", params={"object": obj})
+    audit = await org.api.get(
+        f"/v1/connections/{org.cid}/audit", params={"object": obj, "limit": "20"}
+    )
+    return f"failing records: {errors.text}; latest changes: {audit.text}"
 
 
 def label(kind: str) -> str:
@@ -391,7 +283,7 @@ class Seen:
 
 
 async def arrives(
-    org: Org, obj: str, probe: Callable[[], Awaitable[T | None]], seen: Seen | None = None
+    org: SandboxOrg, obj: str, probe: Callable[[], Awaitable[T | None]], seen: Seen | None = None
 ) -> T:
     """`eventually(probe)`; if it never holds, the failure says what the probe saw last and
     what the connection reports of the object's records."""
@@ -399,25 +291,28 @@ async def arrives(
         return await eventually(probe)
     except AssertionError as exc:
         last = f"; last seen: {seen.last}" if seen is not None else ""
-        raise AssertionError(f"{exc}{last}; {await org.report(obj)}") from None
+        raise AssertionError(f"{exc}{last}; {await report(org, obj)}") from None
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-async def test_a_record_travels_both_ways_with_its_default_mappings(org: Org, shape: Shape):
-    await org.start(shape.obj)
+async def test_a_record_travels_both_ways_with_its_default_mappings(
+    connect_org: ConnectOrg, shape: Shape
+):
+    org = await connect_org()
+    await start(org, shape.obj)
     unique = uuid4().hex[:8]
     seen = Seen()
 
     # 1. Created in HubSpot, it arrives in Dynamics with its values converted.
     name = label(f"{shape} from HubSpot")
     hubspot_id = await org.create_in_hubspot(
-        shape.hubspot_object, {shape.hubspot_label: name, **_filled(shape.from_hubspot, unique)}
+        shape.hubspot_object, **{shape.hubspot_label: name, **_filled(shape.from_hubspot, unique)}
     )
     expected = _filled(shape.from_hubspot_expect, unique)
     columns = [shape.key, shape.dynamics_label, *expected]
 
     async def arrived_in_dynamics() -> dict[str, Any] | None:
-        found = await org.in_dynamics(shape.entity_set, shape.dynamics_label, name, columns)
+        found = await org.find_in_dynamics(shape.entity_set, shape.dynamics_label, name, *columns)
         return _matches(seen(found), expected)
 
     arrived = await arrives(org, shape.obj, arrived_in_dynamics, seen)
@@ -429,15 +324,13 @@ async def test_a_record_travels_both_ways_with_its_default_mappings(org: Org, sh
     )
     expected = {shape.hubspot_label: other, **_filled(shape.from_dynamics_expect, unique)}
     if shape.assigned_by_app:
-        assigned = await org.dynamics.get(
-            f"{shape.entity_set}({created})", params={"$select": ",".join(shape.assigned_by_app)}
-        )
-        expected |= {p: assigned.json()[c] for c, p in shape.assigned_by_app.items()}
+        assigned = await org.dynamics_record(shape.entity_set, created, *shape.assigned_by_app)
+        expected |= {p: assigned[c] for c, p in shape.assigned_by_app.items()}
     app_id = f"{shape.entity_set}/{created}" if shape.obj == "activities" else created
-    linked_id = await arrives(org, shape.obj, lambda: org.linked(shape.obj, app_id))
+    linked_id = await arrives(org, shape.obj, lambda: linked(org, shape.obj, app_id))
 
     async def arrived_in_hubspot() -> dict[str, Any] | None:
-        found = await org.in_hubspot(shape.hubspot_object, linked_id.split("/")[-1], [*expected])
+        found = await org.hubspot_record(shape.hubspot_object, linked_id.split("/")[-1], *expected)
         return _matches(seen(found), expected)
 
     await arrives(org, shape.obj, arrived_in_hubspot, seen)
@@ -447,47 +340,45 @@ async def test_a_record_travels_both_ways_with_its_default_mappings(org: Org, sh
     await org.update_in_dynamics(shape.entity_set, arrived[shape.key], shape.change_in_dynamics)
 
     async def change_reached_hubspot() -> dict[str, Any] | None:
-        found = await org.in_hubspot(shape.hubspot_object, hubspot_id, [*shape.change_expect])
+        found = await org.hubspot_record(shape.hubspot_object, hubspot_id, *shape.change_expect)
         return _matches(seen(found), shape.change_expect)
 
     await arrives(org, shape.obj, change_reached_hubspot, seen)
 
 
 async def test_a_change_made_in_dynamics_right_after_a_slow_create_is_not_undone(
-    org: Org, datasync_stack: Stack
+    connect_org: ConnectOrg,
 ):
-    await org.start("deals")
+    org = await connect_org()
+    await start(org, "deals")
     # Dynamics answers batches slowly: while the create is under way, the reconciler's polls
     # find the HubSpot deal still unlinked, and more creates of it follow the first.
-    async with httpx.AsyncClient(base_url=datasync_stack.dynamics_url) as control:
-        fault = {"org": org.name, "path_prefix": "$batch", "delay_seconds": 4, "count": 20}
-        assert (await control.post("/_sandbox/faults", json=fault)).status_code == 204
-        try:
-            name = label("deals slow")
-            hubspot_id = await org.create_in_hubspot(
-                "deals", {"dealname": name, "amount": "100", "pipeline": "default"}
-            )
-            arrived = await arrives(
-                org,
-                "deals",
-                lambda: org.in_dynamics("opportunities", "name", name, ["opportunityid"]),
-            )
-            await org.update_in_dynamics(
-                "opportunities", arrived["opportunityid"], {"estimatedvalue": 150}
-            )
+    fault = {"org": org.name, "path_prefix": "$batch", "delay_seconds": 4, "count": 20}
+    assert (await org.dynamics_sandbox.post("/_sandbox/faults", json=fault)).status_code == 204
+    try:
+        name = label("deals slow")
+        hubspot_id = await org.create_in_hubspot(
+            "deals", dealname=name, amount="100", pipeline="default"
+        )
+        arrived = await arrives(
+            org,
+            "deals",
+            lambda: org.find_in_dynamics("opportunities", "name", name, "opportunityid"),
+        )
+        await org.update_in_dynamics(
+            "opportunities", arrived["opportunityid"], {"estimatedvalue": 150}
+        )
 
-            async def both_sides_hold_the_change() -> bool:
-                deal = await org.in_hubspot("deals", hubspot_id, ["amount"])
-                response = await org.dynamics.get(
-                    f"opportunities({arrived['opportunityid']})",
-                    params={"$select": "estimatedvalue"},
-                )
-                value = response.json()["estimatedvalue"]
-                return _agrees(deal["amount"], 150) and _agrees(value, 150)
+        async def both_sides_hold_the_change() -> bool:
+            deal = await org.hubspot_record("deals", hubspot_id, "amount")
+            opportunity = await org.dynamics_record(
+                "opportunities", arrived["opportunityid"], "estimatedvalue"
+            )
+            return _agrees(deal["amount"], 150) and _agrees(opportunity["estimatedvalue"], 150)
 
-            assert await arrives(org, "deals", both_sides_hold_the_change)
-        finally:
-            await control.delete("/_sandbox/faults")
+        assert await arrives(org, "deals", both_sides_hold_the_change)
+    finally:
+        await org.dynamics_sandbox.delete("/_sandbox/faults")
 
 
 @dataclass(frozen=True)
@@ -583,22 +474,20 @@ CALL_DEAL = Association(
 
 
 def _unique_label(prop: str) -> str:
-    return (
-        f"e2e-{uuid4().hex[:10]}@example.com" if prop in ("email", "emailaddress1") else label(prop)
-    )
+    return unique_email() if prop in ("email", "emailaddress1") else label(prop)
 
 
-async def _associated_in_hubspot(org: Org, link: Association) -> tuple[str, str]:
+async def _associated_in_hubspot(org: SandboxOrg, link: Association) -> tuple[str, str]:
     """Both records made in HubSpot and associated there, once the holder's lookup in
     Dynamics points at the associated record: (the holder's HubSpot id, its Dynamics id)."""
     holder_prop, holder_column = link.holder_label
     associated_prop, associated_column = link.associated_label
     holder_name, associated_name = _unique_label(holder_prop), _unique_label(associated_prop)
     associated_id = await org.create_in_hubspot(
-        link.hubspot_associated, {associated_prop: associated_name}
+        link.hubspot_associated, **{associated_prop: associated_name}
     )
     holder_id = await org.create_in_hubspot(
-        link.hubspot_holder, {holder_prop: holder_name, **link.holder_extra}
+        link.hubspot_holder, **{holder_prop: holder_name, **link.holder_extra}
     )
     await org.associate_in_hubspot(
         link.hubspot_holder, holder_id, link.hubspot_associated, associated_id
@@ -606,17 +495,14 @@ async def _associated_in_hubspot(org: Org, link: Association) -> tuple[str, str]
     value = f"_{link.lookup}_value"
 
     async def lookup_set() -> dict[str, Any] | None:
-        found = await org.in_dynamics(
-            link.entity_set, holder_column, holder_name, [link.key, value]
+        found = await org.find_in_dynamics(
+            link.entity_set, holder_column, holder_name, link.key, value
         )
         return found if found and found.get(value) else None
 
     holder = await arrives(org, link.holder, lookup_set)
-    response = await org.dynamics.get(
-        f"{link.associated_set}({holder[value]})", params={"$select": associated_column}
-    )
-    assert response.status_code == 200, response.text
-    assert response.json()[associated_column] == associated_name
+    associated = await org.dynamics_record(link.associated_set, holder[value], associated_column)
+    assert associated[associated_column] == associated_name
     return holder_id, str(holder[link.key])
 
 
@@ -624,48 +510,42 @@ async def _associated_in_hubspot(org: Org, link: Association) -> tuple[str, str]
     "link", [DEAL_COMPANY, INVOICE_CONTACT, ORDER_CONTACT, TASK_CONTACT, CALL_DEAL], ids=str
 )
 async def test_an_association_made_in_hubspot_arrives_as_the_dynamics_lookup(
-    org: Org, link: Association
+    connect_org: ConnectOrg, link: Association
 ):
-    await org.start(link.associated, link.holder)
+    org = await connect_org()
+    await start(org, link.associated, link.holder)
     await _associated_in_hubspot(org, link)
 
 
-async def test_a_record_keeps_syncing_once_its_association_has_synced(org: Org):
-    await org.start("companies", "deals")
+async def test_a_record_keeps_syncing_once_its_association_has_synced(connect_org: ConnectOrg):
+    org = await connect_org()
+    await start(org, "companies", "deals")
     hubspot_id, dynamics_id = await _associated_in_hubspot(org, DEAL_COMPANY)
 
     renamed = label("deals renamed")
-    response = await org.hubspot.patch(
-        f"/crm/v3/objects/deals/{hubspot_id}",
-        json={"properties": {"dealname": renamed}},
-        headers=USER,
-    )
-    assert response.status_code == 200, response.text
+    await org.update_in_hubspot("deals", hubspot_id, dealname=renamed)
 
     async def renamed_in_dynamics() -> bool:
-        response = await org.dynamics.get(
-            f"opportunities({dynamics_id})", params={"$select": "name"}
-        )
-        return bool(response.json()["name"] == renamed)
+        opportunity = await org.dynamics_record("opportunities", dynamics_id, "name")
+        return bool(opportunity["name"] == renamed)
 
     assert await arrives(org, "deals", renamed_in_dynamics)
 
     # The write's outcome is stored too (it is what the audit trail shows): the writer has
     # moved past the association instead of writing the batch again and again.
     async def rename_audited() -> bool:
-        response = await org.api.get(
-            f"/v1/connections/{org.cid}/audit", params={"object": "deals", "record": hubspot_id}
-        )
-        return any(e["field"] == "name" and e["new_value"] == renamed for e in response.json())
+        trail = await org.audit(object="deals", record=hubspot_id)
+        return any(e["field"] == "name" and e["new_value"] == renamed for e in trail)
 
     assert await arrives(org, "deals", rename_audited)
 
 
 @pytest.mark.parametrize("link", [DEAL_COMPANY, TASK_CONTACT], ids=str)
 async def test_a_lookup_set_in_dynamics_arrives_as_the_hubspot_association(
-    org: Org, link: Association
+    connect_org: ConnectOrg, link: Association
 ):
-    await org.start(link.associated, link.holder)
+    org = await connect_org()
+    await start(org, link.associated, link.holder)
     holder_column, associated_column = link.holder_label[1], link.associated_label[1]
     associated = await org.create_in_dynamics(
         link.associated_set,
@@ -682,10 +562,10 @@ async def test_a_lookup_set_in_dynamics_arrives_as_the_hubspot_association(
     holder_id = await arrives(
         org,
         link.holder,
-        lambda: org.linked(link.holder, f"{link.entity_set}/{holder}" if tagged else holder),
+        lambda: linked(org, link.holder, f"{link.entity_set}/{holder}" if tagged else holder),
     )
     associated_id = await arrives(
-        org, link.associated, lambda: org.linked(link.associated, associated)
+        org, link.associated, lambda: linked(org, link.associated, associated)
     )
 
     async def associated_in_hubspot() -> bool:

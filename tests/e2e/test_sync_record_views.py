@@ -9,24 +9,22 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.devstack.stack import Stack
-from tests.e2e.test_sync_scenarios import USER, Scenario, email, scenario
+from tests.e2e.support import SandboxOrg, unique_email
 from tests.helpers import eventually
 
 pytestmark = pytest.mark.e2e
 
-__all__ = ["scenario"]  # the fixture, shared with the other scenarios
 
-
-async def _records(scenario: Scenario, **params: str) -> list[dict[str, Any]]:
-    response = await scenario.api.get(
-        f"/v1/connections/{scenario.cid}/records", params={"object": "contacts", **params}
+async def _records(org: SandboxOrg, **params: str) -> list[dict[str, Any]]:
+    response = await org.api.get(
+        f"/v1/connections/{org.cid}/records", params={"object": "contacts", **params}
     )
     assert response.status_code == 200, response.text
     return list(response.json()["records"])
 
 
 async def test_a_failing_record_shows_its_category_and_fix_until_it_recovers(
-    scenario: Scenario, datasync_stack: Stack
+    org: SandboxOrg, datasync_stack: Stack
 ):
     faults = f"{datasync_stack.hubspot_url}/_sandbox/faults"
     async with httpx.AsyncClient() as http:
@@ -36,16 +34,14 @@ async def test_a_failing_record_shows_its_category_and_fix_until_it_recovers(
         )
         assert added.status_code == 204
         try:
-            address = email()
-            created = await scenario.dynamics.post(
-                "contacts", json={"emailaddress1": address, "firstname": "Fern"}, headers=USER
+            address = unique_email()
+            app_id = await org.create_in_dynamics(
+                "contacts", {"emailaddress1": address, "firstname": "Fern"}
             )
-            assert created.status_code == 204
-            app_id = created.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
 
             async def failing_group() -> dict[str, Any] | None:
-                response = await scenario.api.get(
-                    f"/v1/connections/{scenario.cid}/errors", params={"object": "contacts"}
+                response = await org.api.get(
+                    f"/v1/connections/{org.cid}/errors", params={"object": "contacts"}
                 )
                 groups = response.json()["groups"]
                 return next((g for g in groups if g["category"] == "validation"), None)
@@ -54,9 +50,7 @@ async def test_a_failing_record_shows_its_category_and_fix_until_it_recovers(
             assert group["count"] >= 1
             assert "mapping" in group["fix"]  # the steps for a refused value
             assert app_id in [e["app_id"] for e in group["examples"]]
-            [record] = [
-                r for r in await _records(scenario, status="failing") if r["app_id"] == app_id
-            ]
+            [record] = [r for r in await _records(org, status="failing") if r["app_id"] == app_id]
             assert record["hubspot_id"] is None
             assert record["error"]["category"] == "validation"
             assert record["error"]["fix"] == group["fix"]
@@ -65,44 +59,32 @@ async def test_a_failing_record_shows_its_category_and_fix_until_it_recovers(
 
     # The cause is gone: the retry lands, and the record view says so.
     async def in_sync() -> dict[str, Any] | None:
-        found = [r for r in await _records(scenario) if r["app_id"] == app_id]
+        found = [r for r in await _records(org) if r["app_id"] == app_id]
         return found[0] if found and found[0]["status"] == "in_sync" else None
 
     record = await eventually(in_sync)
     assert record["hubspot_id"] is not None
     assert record["error"] is None
-    assert await scenario.hubspot_contact(address) is not None
+    assert await org.hubspot_contact(address) is not None
 
 
-async def test_a_contact_whose_company_does_not_sync_says_what_it_waits_for(scenario: Scenario):
-    sync = f"/v1/connections/{scenario.cid}/syncs/companies"
+async def test_a_contact_whose_company_does_not_sync_says_what_it_waits_for(org: SandboxOrg):
+    sync = org.sync_path("companies")
     # Companies sync, but only the ones with this name: the contact's company stays out.
     only = {"hubspot": [{"property": "name", "op": "eq", "value": f"Only {uuid4().hex}"}]}
-    assert (await scenario.api.put(sync, json={"filters": only})).status_code == 200
-    assert (await scenario.api.post(f"{sync}/start")).status_code == 200
-    associations = (
-        await scenario.api.get(f"/v1/connections/{scenario.cid}/syncs/contacts/associations")
-    ).json()
+    assert (await org.api.put(sync, json={"filters": only})).status_code == 200
+    assert (await org.api.post(f"{sync}/start")).status_code == 200
+    associations = (await org.api.get(org.sync_path("contacts", "associations"))).json()
     companies = [a for a in associations["associations"] if a["object"] == "companies"]
     assert companies
     assert companies[0]["syncs"] is True
 
-    company = await scenario.hubspot.post(
-        "/crm/v3/objects/companies",
-        json={"properties": {"name": f"Left out {uuid4().hex[:6]}"}},
-        headers=USER,
-    )
-    assert company.status_code == 201, company.text
-    contact_id = await scenario.create_in_hubspot(email=email(), firstname="Wanda")
-    put = await scenario.hubspot.put(
-        f"/crm/v4/objects/contacts/{contact_id}/associations/default/companies/"
-        f"{company.json()['id']}",
-        headers=USER,
-    )
-    assert put.status_code in (200, 201), put.text
+    company_id = await org.create_in_hubspot("companies", name=f"Left out {uuid4().hex[:6]}")
+    contact_id = await org.create_in_hubspot("contacts", email=unique_email(), firstname="Wanda")
+    await org.associate_in_hubspot("contacts", contact_id, "companies", company_id)
 
     async def waiting() -> dict[str, Any] | None:
-        found = [r for r in await _records(scenario) if r["hubspot_id"] == contact_id]
+        found = [r for r in await _records(org) if r["hubspot_id"] == contact_id]
         return found[0] if found and found[0]["waiting_for"] else None
 
     record = await eventually(waiting)
@@ -110,23 +92,21 @@ async def test_a_contact_whose_company_does_not_sync_says_what_it_waits_for(scen
     assert record["status"] == "in_sync"  # the contact itself synced
 
     # Turned off, the companies sync no longer counts: the associations endpoint says why.
-    assert (await scenario.api.post(f"{sync}/off")).status_code == 200
-    associations = (
-        await scenario.api.get(f"/v1/connections/{scenario.cid}/syncs/contacts/associations")
-    ).json()
+    assert (await org.api.post(f"{sync}/off")).status_code == 200
+    associations = (await org.api.get(org.sync_path("contacts", "associations"))).json()
     companies = [a for a in associations["associations"] if a["object"] == "companies"]
     assert companies[0]["syncs"] is False
     assert "off" in companies[0]["reason"]
 
 
-async def test_metrics_count_what_every_service_did(scenario: Scenario):
+async def test_metrics_count_what_every_service_did(org: SandboxOrg):
     """Ingest, reconciler and writers each add to the counters `/metrics` shows."""
-    address = email()
-    await scenario.create_in_hubspot(email=address, firstname="Mia")
-    await eventually(lambda: scenario.in_dynamics(address))
+    address = unique_email()
+    await org.create_in_hubspot("contacts", email=address, firstname="Mia")
+    await eventually(lambda: org.dynamics_contact(address))
 
     async def series() -> dict[tuple[str, str], float] | None:
-        response = await scenario.api.get("/metrics")
+        response = await org.api.get("/metrics")
         assert response.status_code == 200, response.text
         found: dict[tuple[str, str], float] = {}
         for family in text_string_to_metric_families(response.text):
