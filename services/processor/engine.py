@@ -99,6 +99,10 @@ def _changed_since_synced(item: _Item) -> bool:
     return _differs(canonical(item.properties, item.mappings, side), link.snapshot(side))
 
 
+def _both_ways(sync: Sync) -> bool:
+    return may_write(sync.settings, Side.HUBSPOT) and may_write(sync.settings, Side.APP)
+
+
 def _changed_on_both_sides(item: _Item) -> bool:
     link, side = item.link, item.event.side
     if link is None or item.counterpart_values is None or not _changed_since_synced(item):
@@ -334,9 +338,10 @@ class Engine:
                 item.counterpart = event.counterpart
             elif link is not None and link.paired and link.snapshot(event.side) is None:
                 by_id[(item.sync.connection_id, event.side.other)].append(item)
-            elif _changed_since_synced(item):
+            elif _changed_since_synced(item) and _both_ways(item.sync):
                 # The other side may have changed the same field since: read it, so that the
                 # field's rule resolves the conflict instead of the order the changes arrive in.
+                # One way, the source side's value goes across whatever the other side holds.
                 by_id[(item.sync.connection_id, event.side.other)].append(item)
             elif (
                 (link is None or not link.paired)

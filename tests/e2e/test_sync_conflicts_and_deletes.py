@@ -117,3 +117,27 @@ async def test_a_propagated_delete_still_follows_the_direction(org: SandboxOrg):
     # The sync only writes into the app: HubSpot's record stays.
     with pytest.raises(AssertionError, match="condition not met"):
         await eventually(gone_from_hubspot, within=5)
+
+
+async def _batch_requests(org: SandboxOrg) -> int:
+    """The `$batch` requests this organisation has answered: datasync's reads and writes."""
+    response = await org.dynamics_sandbox.get("/_sandbox/counters", params={"org": org.name})
+    return int(response.json()["requests"].get("POST $batch", 0))
+
+
+@pytest.mark.parametrize(
+    "org", [{"direction": "two_way"}, {"direction": "to_app"}], indirect=True, ids=str
+)
+async def test_a_change_reads_the_other_side_only_where_that_side_could_change_it_too(
+    org: SandboxOrg,
+):
+    """Two-way, a change to a synced pair first reads the app's record (did it change the
+    same field meanwhile?), then writes: two `$batch` requests. One way, the source's value
+    goes across whatever the app holds: the write alone."""
+    two_way = (await org.api.get(org.sync_path("contacts"))).json()["settings"]["direction"]
+    hubspot_id, app_id = await _synced_pair(org, jobtitle="Start")
+    await _settled(org, hubspot_id, app_id, jobtitle="Start")
+    before = await _batch_requests(org)
+    await org.update_in_hubspot("contacts", hubspot_id, jobtitle="Changed")
+    await _settled(org, hubspot_id, app_id, jobtitle="Changed")
+    assert await _batch_requests(org) - before == (2 if two_way == "two_way" else 1)
