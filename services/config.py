@@ -68,6 +68,24 @@ class SandboxSettings(_Base):
     )
 
 
+class ConnectorSettings(_Base):
+    """The apps' request budgets, which each process keeps to (and the apps' rate-limit
+    headers trim when other processes spend the same account's budget)."""
+
+    hubspot_requests_per_window: int = Field(
+        100,
+        description="Requests per window a HubSpot private app may send (100 per 10 s on Free "
+        "and Starter, 190 on Professional and Enterprise, more with the API limit increase)",
+    )
+    hubspot_window_seconds: float = Field(10.0, description="HubSpot's rolling window")
+    dynamics_requests_per_window: int = Field(
+        6000,
+        description="Requests per window per Dynamics 365 user (service protection: 6,000 per "
+        "5 minutes)",
+    )
+    dynamics_window_seconds: float = Field(300.0, description="Dataverse's sliding window")
+
+
 class ProcessorSettings(_Base):
     processor_batch_size: int = Field(500, description="Events taken per processing batch")
     processor_batch_wait: float = Field(0.05, description="Seconds to wait to fill a batch")

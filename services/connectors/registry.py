@@ -10,9 +10,10 @@ import asyncio
 import contextlib
 import logging
 
+from services.config import ConnectorSettings
 from services.connectors.base import Connector
 from services.connectors.dynamics import DynamicsConnector
-from services.connectors.http import ApiClient
+from services.connectors.http import ApiClient, RequestBudget
 from services.connectors.hubspot import HubSpotConnector
 from services.store.metrics import Labels, labels_of
 from services.store.repository import Store
@@ -24,9 +25,15 @@ COUNT_EVERY = 2.0  # seconds between adding the requests sent to the store's cou
 
 
 class Connectors:
-    def __init__(self, store: Store, count_every: float = COUNT_EVERY) -> None:
+    def __init__(
+        self,
+        store: Store,
+        count_every: float = COUNT_EVERY,
+        settings: ConnectorSettings | None = None,
+    ) -> None:
         self.store = store
         self.count_every = count_every
+        self.settings = settings or ConnectorSettings()
         self._hubspot: tuple[tuple[str, str], HubSpotConnector] | None = None
         self._apps: dict[str, Connector] = {}
         # Each client's account labels and the requests of it already counted.
@@ -41,7 +48,10 @@ class Connectors:
         if self._hubspot is None or self._hubspot[0] != key:
             if self._hubspot is not None:
                 await self._retire(self._hubspot[1])
-            connector = HubSpotConnector(account.base_url, account.access_token)
+            budget = RequestBudget(
+                self.settings.hubspot_requests_per_window, self.settings.hubspot_window_seconds
+            )
+            connector = HubSpotConnector(account.base_url, account.access_token, budget)
             self._hubspot = (key, connector)
             self._track(connector, account.portal_id or "hubspot", "hubspot")
         return self._hubspot[1]
@@ -52,7 +62,10 @@ class Connectors:
             if conn is None:
                 raise LookupError(f"connection {connection_id} does not exist")
             factory = APPS[conn.app]
-            connector = factory(conn.base_url, conn.credentials["access_token"])
+            budget = RequestBudget(
+                self.settings.dynamics_requests_per_window, self.settings.dynamics_window_seconds
+            )
+            connector = factory(conn.base_url, conn.credentials["access_token"], budget)
             self._apps[connection_id] = connector
             self._track(connector, connection_id, conn.app)
         return self._apps[connection_id]

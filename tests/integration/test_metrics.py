@@ -19,8 +19,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from schemas.commands import WriteOp
 from schemas.events import ChangeEvent
 from schemas.settings import SyncSettings
-from services.config import KafkaSettings
+from services.config import ConnectorSettings, KafkaSettings
 from services.connectors.base import WriteRequest
+from services.connectors.dynamics import DynamicsConnector
 from services.connectors.hubspot_signature import sign_v3
 from services.connectors.registry import Connectors
 from services.ingest.app import create_app as create_ingest
@@ -324,10 +325,16 @@ async def test_requests_the_connectors_send_are_counted_per_account(
                 cid, base_url=f"{dynamics_url}/demo", access_token="sandbox-dynamics-token"
             )
         )
-        connectors = Connectors(store, count_every=0)
+        budgets = ConnectorSettings(
+            hubspot_requests_per_window=190, dynamics_requests_per_window=3000
+        )
+        connectors = Connectors(store, count_every=0, settings=budgets)
         before = await scrape(api)
         try:
             hubspot, dynamics = await connectors.hubspot(), await connectors.app(cid)
+            assert hubspot.api.budget.max_requests == 190
+            assert isinstance(dynamics, DynamicsConnector)
+            assert dynamics.api.budget.max_requests == 3000
             for connector, email_field in ((hubspot, "email"), (dynamics, "emailaddress1")):
                 writes = [
                     WriteRequest(f"r{i}", WriteOp.CREATE, None, {email_field: f"n{i}@example.com"})
