@@ -22,6 +22,14 @@ Measured against what the budgets and batch sizes allow:
   its calls are part of what the initial sync costs; they are counted apart, from when every
   entity is in sync until both watermarks have moved and the calls have stopped.
 
+Also reported: the writers' batching during that backlog (records per HubSpot write call,
+operations per Dataverse `$batch`) and the peak memory (resident set, each service with its
+child processes) of every process of the stack, sampled twice a second.
+
+`--lifted 100000,1000000` runs the sync once per size with both sandboxes' budgets and
+datasync's own lifted: records per second, and whether each service's peak memory stays flat
+as the record count grows (the ratio of its peak at the largest size to the smallest).
+
 The sync starts `CLOCK_SKEW` after seeding: the first poll reads from the sync's start less
 that margin, and a real account has not just had every one of its records written.
 """
@@ -44,6 +52,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import psutil
 from _common import BenchError, Tail, save_results, say, table
 
 from services.config import ReconcilerSettings, SandboxSettings, StackSettings
@@ -58,6 +67,13 @@ DYNAMICS_PAGE, DYNAMICS_BATCH, DYNAMICS_BUDGET, DYNAMICS_WINDOW = 5000, 1000, 60
 STALL_LIMIT = 180.0  # seconds without progress before the run is declared stuck
 CALLS_SETTLED = 5.0  # seconds without a call that end the look at the first poll
 USER = {"X-Sandbox-Actor": "user"}  # the HubSpot sandbox neither counts nor limits a person
+MEMORY_EVERY = 0.5  # seconds between memory samples
+UNLIMITED = 1_000_000_000  # requests per window, for the lifted runs
+# datasync's own budgets, lifted with the sandboxes' for `--lifted`
+LIFTED_ENV = {
+    "DATASYNC_HUBSPOT_REQUESTS_PER_WINDOW": str(UNLIMITED),
+    "DATASYNC_DYNAMICS_REQUESTS_PER_WINDOW": str(UNLIMITED),
+}
 
 
 # The seeded world -------------------------------------------------------------------------------
@@ -157,6 +173,55 @@ def minimum(world: World) -> dict[str, Minimum]:
     }
 
 
+# Memory ---------------------------------------------------------------------------------------
+
+
+class MemoryWatch:
+    """The peak resident memory of each process of the stack, its own child processes
+    (PostgreSQL's backends) included, sampled every `MEMORY_EVERY` seconds."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.peaks: Counter[str] = Counter()
+        self._task: asyncio.Task[None] | None = None
+
+    def __enter__(self) -> MemoryWatch:
+        self._task = asyncio.create_task(self._watch())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._task is None:
+            return
+        if self._task.done() and self._task.exception() is not None:
+            raise BenchError(f"the memory watch failed: {self._task.exception()!r}")
+        self._task.cancel()
+
+    async def _watch(self) -> None:
+        while True:
+            for child in self.stack.supervisor.children:
+                if child.pid is None:
+                    continue
+                rss = _tree_rss(child.pid)
+                if rss > self.peaks[child.name]:
+                    self.peaks[child.name] = rss
+            await asyncio.sleep(MEMORY_EVERY)
+
+
+def _tree_rss(pid: int) -> int:
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.Error:
+            continue  # gone between the listing and the reading
+    return total
+
+
 # Running it -----------------------------------------------------------------------------------
 
 
@@ -204,6 +269,19 @@ async def connect(stack: Stack, api: httpx.AsyncClient) -> str:
     return cid
 
 
+async def lift_budgets(stack: Stack) -> None:
+    """No rate limit in either sandbox (datasync's own budgets are lifted by `LIFTED_ENV`)."""
+    async with httpx.AsyncClient() as http:
+        hubspot = {
+            "ten_second_budget": UNLIMITED,
+            "search_per_second": UNLIMITED,
+            "daily_budget": UNLIMITED,
+        }
+        (await http.put(f"{stack.hubspot_url}/_sandbox/limits", json=hubspot)).raise_for_status()
+        dynamics = {"requests_per_window": UNLIMITED, "window_seconds": DYNAMICS_WINDOW}
+        (await http.put(f"{stack.dynamics_url}/_sandbox/limits", json=dynamics)).raise_for_status()
+
+
 async def counters(stack: Stack, reset: bool = False) -> dict[str, dict[str, Any]]:
     async with httpx.AsyncClient() as http:
         if reset:
@@ -221,6 +299,7 @@ class Run:
     health: dict[str, Any]
     counters: dict[str, dict[str, Any]]
     after_poll: dict[str, dict[str, Any]] | None = None  # counters once the first poll is done
+    memory: dict[str, int] | None = None  # peak bytes resident per process of the stack
 
 
 async def wait_in_sync(
@@ -350,16 +429,20 @@ def calls_by_kind(side: str, requests: dict[str, int]) -> Counter[str]:
     return kinds
 
 
-async def run(
+async def sync_once(
     world: World,
     reconcile_interval: float | None,
     log: Path | None = None,
     first_poll: bool = True,
-) -> None:
+    lifted: bool = False,
+) -> tuple[Run, dict[str, Counter[str]]]:
+    """One initial sync of `world` on a stack of its own: its figures and the records per
+    email on each side afterwards."""
     say(
         f"initial sync: {world.per_side:,} contacts per side, {world.shared:,} on both,"
         f" {os.cpu_count()} CPUs"
         + (f", reconciler polls every {reconcile_interval:g} s" if reconcile_interval else "")
+        + (", request budgets lifted" if lifted else "")
     )
     data_dir = Path(tempfile.mkdtemp(prefix="datasync-bench-initial-"))
     api_port, ingest, hubspot, dynamics, broker, db = free_ports(6)
@@ -378,34 +461,116 @@ async def run(
         if reconcile_interval
         else {}
     )
+    if lifted:
+        env.update(LIFTED_ENV)
     stack = Stack(settings, output=tail, extra_env=env, durable_database=False)
     try:
         started = time.monotonic()
         await stack.start()
         say(f"stack up in {time.monotonic() - started:.1f} s")
-        started = time.monotonic()
-        await seed(stack, world)
-        say(f"seeded {2 * world.per_side:,} contacts in {time.monotonic() - started:.1f} s")
-        # Dataverse filters by whole seconds, so a second more keeps the seeding out entirely.
-        await asyncio.sleep(CLOCK_SKEW.total_seconds() + 2)
-        headers = {"Authorization": f"Bearer {stack.admin_token}"}
-        async with httpx.AsyncClient(base_url=stack.api_url, headers=headers, timeout=60) as api:
-            cid = await connect(stack, api)
-            await counters(stack, reset=True)
-            say(f"connection {cid} set up; sync started")
-            result = await wait_in_sync(stack, api, cid, world, tail)
-        say(f"all {world.entities:,} in sync after {result.seconds:.1f} s")
-        interval = reconcile_interval or ReconcilerSettings().reconcile_interval_seconds
-        if first_poll:
-            say("waiting for the reconciler's first poll of the sync")
-            await wait_first_poll(stack, cid, result, 2 * interval + STALL_LIMIT)
+        with MemoryWatch(stack) as memory:
+            if lifted:
+                await lift_budgets(stack)
+            started = time.monotonic()
+            await seed(stack, world)
+            say(f"seeded {2 * world.per_side:,} contacts in {time.monotonic() - started:.1f} s")
+            # Dataverse filters by whole seconds, so a second more keeps the seeding out.
+            await asyncio.sleep(CLOCK_SKEW.total_seconds() + 2)
+            headers = {"Authorization": f"Bearer {stack.admin_token}"}
+            async with httpx.AsyncClient(
+                base_url=stack.api_url, headers=headers, timeout=60
+            ) as api:
+                cid = await connect(stack, api)
+                await counters(stack, reset=True)
+                say(f"connection {cid} set up; sync started")
+                result = await wait_in_sync(stack, api, cid, world, tail)
+            say(f"all {world.entities:,} in sync after {result.seconds:.1f} s")
+            interval = reconcile_interval or ReconcilerSettings().reconcile_interval_seconds
+            if first_poll:
+                say("waiting for the reconciler's first poll of the sync")
+                await wait_first_poll(stack, cid, result, 2 * interval + STALL_LIMIT)
+            result.memory = dict(memory.peaks)
         say("counting duplicates")
         found = await emails(stack)
     finally:
         await stack.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+    return result, found
+
+
+async def run(
+    world: World, reconcile_interval: float | None, log: Path | None, first_poll: bool
+) -> None:
+    result, found = await sync_once(world, reconcile_interval, log, first_poll)
     report(
         world, result, found, reconcile_interval or ReconcilerSettings().reconcile_interval_seconds
+    )
+
+
+async def run_lifted(sizes: list[int], log: Path | None) -> None:
+    """The sync at each size with every budget lifted: its rate, and each service's peak
+    memory next to its peak at the smallest size."""
+    runs: list[tuple[World, Run, int]] = []
+    for size in sizes:
+        world = World(size, size // 2)
+        result, found = await sync_once(world, None, log, first_poll=False, lifted=True)
+        duplicates = sum(n - 1 for side in found.values() for n in side.values() if n > 1)
+        runs.append((world, result, duplicates))
+    smallest = runs[0][1].memory or {}
+    names = sorted(smallest, key=lambda n: -smallest[n])
+    print()
+    print(
+        table(
+            ("contacts per side", "entities", "seconds", "entities/s", "duplicates"),
+            [
+                (
+                    f"{w.per_side:,}",
+                    f"{w.entities:,}",
+                    f"{r.seconds:.1f}",
+                    f"{w.entities / r.seconds:,.0f}",
+                    f"{d:,}",
+                )
+                for w, r, d in runs
+            ],
+        )
+    )
+    print()
+    header = ("peak memory (MiB)", *(f"{w.per_side:,}" for w, _, _ in runs), "largest/smallest")
+    rows = []
+    for name in names:
+        peaks = [(r.memory or {}).get(name, 0) for _, r, _ in runs]
+        rows.append(
+            (
+                name,
+                *(f"{p / 2**20:,.0f}" for p in peaks),
+                f"{peaks[-1] / peaks[0]:.2f}" if peaks[0] else "n/a",
+            )
+        )
+    print(table(header, rows))
+    print(
+        "\nbudgets lifted in both sandboxes and in datasync; each size on a stack of its own;"
+        " memory is the resident set of each process with its children, sampled every"
+        f" {MEMORY_EVERY:g} s from start-up until all were in sync"
+    )
+    save_results(
+        "initial_sync_lifted",
+        {
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "cpus": os.cpu_count(),
+            "runs": [
+                {
+                    "records_per_side": w.per_side,
+                    "entities": w.entities,
+                    "seconds": round(r.seconds, 1),
+                    "entities_per_s": round(w.entities / r.seconds),
+                    "duplicates_created": d,
+                    "peak_memory_mib": {
+                        n: round(b / 2**20, 1) for n, b in sorted((r.memory or {}).items())
+                    },
+                }
+                for w, r, d in runs
+            ],
+        },
     )
 
 
@@ -421,6 +586,7 @@ def report(
     duplicates = {s: sum(n - 1 for n in found[s].values() if n > 1) for s in sides}
     totals = {s: sum(found[s].values()) for s in sides}
     kinds = {s: calls_by_kind(s, result.counters[s]["requests"]) for s in sides}
+    per_call = batching(result.counters)
     rows = [
         ("API calls used", *(f"{used[s]:,}" for s in sides)),
         (
@@ -436,6 +602,11 @@ def report(
             *(", ".join(f"{k} {n:,}" for k, n in sorted(kinds[s].items())) for s in sides),
         ),
         ("429s answered", *(f"{throttled[s]:,}" for s in sides)),
+        (
+            "records per write call",
+            f"{per_call['hubspot']:.1f} (of {HUBSPOT_BATCH})",
+            f"{per_call['dynamics']:.1f} (of {DYNAMICS_BATCH})",
+        ),
     ]
     poll = first_poll_calls(result)
     if poll is not None:
@@ -476,6 +647,17 @@ def report(
             ],
         )
     )
+    if result.memory:
+        print()
+        print(
+            table(
+                ("peak memory", "MiB"),
+                [
+                    (name, f"{n / 2**20:,.0f}")
+                    for name, n in sorted(result.memory.items(), key=lambda kv: -kv[1])
+                ],
+            )
+        )
     print(
         "\nsearch calls are the reconciler's polls (every"
         f" {reconcile_interval:g} s), which read back what the sync wrote since it started;"
@@ -488,8 +670,24 @@ def report(
         f" {world.only:,} created on each side; failing {result.health['failing']:,}"
     )
     save_results(
+        "writer_batching",
+        {
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "during": f"the initial sync of {world.per_side:,} contacts per side",
+            "hubspot_records_per_write_call": round(per_call["hubspot"], 2),
+            "hubspot_write_calls": result.counters["hubspot"]["writes"],
+            "hubspot_batch_limit": HUBSPOT_BATCH,
+            "dynamics_operations_per_batch": round(per_call["dynamics"], 2),
+            "dynamics_batch_limit": DYNAMICS_BATCH,
+            "throttled": throttled,
+        },
+    )
+    save_results(
         "initial_sync",
         {
+            "peak_memory_mib": {
+                n: round(b / 2**20, 1) for n, b in sorted((result.memory or {}).items())
+            },
             "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "cpus": os.cpu_count(),
             "records_per_side": world.per_side,
@@ -529,6 +727,17 @@ def report(
             },
         },
     )
+
+
+def batching(found: dict[str, dict[str, Any]]) -> dict[str, float]:
+    """Records per HubSpot write call and operations per Dataverse `$batch`: how full the
+    writers fill the batch APIs during the backlog of an initial sync."""
+    hubspot, dynamics = found["hubspot"], found["dynamics"]
+    batches = dynamics["requests"].get("POST $batch", 0)
+    return {
+        "hubspot": hubspot["records_written"] / hubspot["writes"] if hubspot["writes"] else 0.0,
+        "dynamics": dynamics.get("batched_operations", 0) / batches if batches else 0.0,
+    }
 
 
 def first_poll_calls(result: Run) -> dict[str, Counter[str]] | None:
@@ -574,9 +783,19 @@ def main() -> None:
     parser.add_argument(
         "--log", type=Path, metavar="FILE", help="append every service's output to FILE"
     )
+    parser.add_argument(
+        "--lifted",
+        metavar="SIZES",
+        help="contacts per side, comma separated (e.g. 100000,1000000): one sync per size with"
+        " every request budget lifted, for the rate and the peak memory as the count grows",
+    )
     args = parser.parse_args()
     per_side = 10_000 if args.quick else args.records
     try:
+        if args.lifted:
+            sizes = [int(n.replace("_", "")) for n in args.lifted.split(",")]
+            asyncio.run(run_lifted(sizes, args.log))
+            return
         asyncio.run(
             run(
                 World(per_side, per_side // 2, args.both_ways),
