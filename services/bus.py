@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from schemas import topics
 from schemas.events import ChangeEvent, Side
@@ -64,18 +66,50 @@ def producer(settings: KafkaSettings) -> AIOKafkaProducer:
     )
 
 
+Message = tuple[str, bytes, bytes]  # topic, key, value
+_PARTITIONER = DefaultPartitioner()
+
+
+async def send_all(producer: AIOKafkaProducer, messages: Iterable[Message]) -> None:
+    """Send keyed messages and wait until the broker acknowledged every one.
+
+    The messages go in batches built here, one per partition (as the producer's own
+    partitioner would choose it), instead of one `send` per message: the per-message awaits
+    and futures cost more than the encoding at thousands of messages a second. A partition's
+    messages keep their order.
+    """
+    partitions: dict[str, list[int]] = {}
+    batches: dict[tuple[str, int], BatchBuilder] = {}
+    futures: list[asyncio.Future[object]] = []
+    for topic, key, value in messages:
+        if topic not in partitions:
+            partitions[topic] = sorted(await producer.partitions_for(topic))
+        partition = _PARTITIONER(key, partitions[topic], partitions[topic])
+        batch = batches.get((topic, partition))
+        if batch is None:
+            batch = batches[(topic, partition)] = producer.create_batch()
+        if batch.append(timestamp=None, key=key, value=value) is None:  # full: send it
+            futures.append(await producer.send_batch(batch, topic, partition=partition))
+            batch = batches[(topic, partition)] = producer.create_batch()
+            if batch.append(timestamp=None, key=key, value=value) is None:
+                raise ValueError(f"a message for {topic} is larger than a whole batch")
+    for (topic, partition), batch in batches.items():
+        futures.append(await producer.send_batch(batch, topic, partition=partition))
+    await asyncio.gather(*futures)
+
+
 def publisher(producer: AIOKafkaProducer) -> Callable[[list[ChangeEvent]], Awaitable[None]]:
     """Publish change events to their object's topic, keyed by record, and wait for the
     broker's acknowledgement of all of them."""
 
     async def publish(events: list[ChangeEvent]) -> None:
-        futures = [
-            await producer.send(
-                topics.changes(e.object_type), e.model_dump_json().encode(), key=e.partition_key()
-            )
-            for e in events
-        ]
-        await asyncio.gather(*futures)
+        await send_all(
+            producer,
+            (
+                (topics.changes(e.object_type), e.partition_key(), e.model_dump_json().encode())
+                for e in events
+            ),
+        )
 
     return publish
 

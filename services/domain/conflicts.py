@@ -86,17 +86,21 @@ def plan_fields(
     `changed` (continuous sync) limits the plan to fields that changed on either side since
     the last sync; None (first sync) considers every field.
     """
-    by_key = {mapping_key(m): m for m in mappings}
     winner = Side(settings.conflict_winner)
     plan = FieldPlan()
-    for key in dict.fromkeys([*hubspot, *app]):
-        values = {Side.HUBSPOT: hubspot.get(key), Side.APP: app.get(key)}
-        sides = changed.get(key, frozenset()) if changed is not None else frozenset()
-        if changed is not None and not sides:
+    keys = list(dict.fromkeys([*hubspot, *app]))
+    if changed is not None:
+        keys = [k for k in keys if k in changed]
+    by_key: dict[str, FieldMapping] | None = None  # only once a field differs
+    for key in keys:
+        held = hubspot.get(key), app.get(key)
+        if held[0] == held[1]:
+            plan.agreed[key] = held[0]
             continue
-        if values[Side.HUBSPOT] == values[Side.APP]:
-            plan.agreed[key] = values[Side.HUBSPOT]
-            continue
+        if by_key is None:
+            by_key = {mapping_key(m): m for m in mappings}
+        values = {Side.HUBSPOT: held[0], Side.APP: held[1]}
+        sides = changed[key] if changed is not None else frozenset()
         mapping = by_key.get(key)
         rule = mapping.rule if mapping is not None else "default"
         source = preferred_side(rule, winner, values, sides, recent)

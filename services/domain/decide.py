@@ -16,6 +16,9 @@ from services.domain.fieldtypes import is_unmapped
 from services.domain.mapping import Canonical, effective_mappings, mapping_key, writes_into
 from services.domain.rules import exclusion_reason
 
+_ONLY = {side: frozenset({side}) for side in Side}
+_BOTH = frozenset(Side)
+
 
 @dataclass(frozen=True)
 class LinkState:
@@ -163,13 +166,10 @@ def _continuous(
     other = {key: other_now.get(key) for key in values}
     changed: dict[str, frozenset[Side]] = {}
     for key, value in values.items():
-        sides = set()
-        if value != own_snapshot.get(key):
-            sides.add(side)
-        if other[key] != other_snapshot.get(key):
-            sides.add(side.other)
-        if sides:
-            changed[key] = frozenset(sides)
+        mine = value != own_snapshot.get(key)
+        theirs = other[key] != other_snapshot.get(key)
+        if mine or theirs:
+            changed[key] = _BOTH if mine and theirs else _ONLY[side if mine else side.other]
     if not changed:
         return Decision(unchanged=True)
     plan = plan_fields(settings, mappings, *_oriented(side, values, other), changed, recent)

@@ -66,15 +66,17 @@ async def process_batch(
             await producer.send_and_wait(topics.DEAD_LETTER, raw)
             await store.add_dead_letter("processor", raw, str(exc)[:2000])
     result = await engine.handle(events)
-    futures = [
-        await producer.send(
-            topics.writes(c.object_type, c.target),
-            c.model_dump_json().encode(),
-            key=c.partition_key(),
-        )
-        for c in result.commands
-    ]
-    await asyncio.gather(*futures)
+    await bus.send_all(
+        producer,
+        (
+            (
+                topics.writes(c.object_type, c.target),
+                c.partition_key(),
+                c.model_dump_json().encode(),
+            )
+            for c in result.commands
+        ),
+    )
     if result.stats:
         log.info("batch of %d events: %s", len(values), dict(result.stats))
     return len(result.commands)

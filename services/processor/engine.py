@@ -52,6 +52,17 @@ class _Item:
     deleted_side: Side | None = None
     counterpart: dict[str, Any] | None = None  # the other side's record, as read
     counterpart_values: Canonical | None = None  # ... its mapped values, as decided upon
+    _values: tuple[dict[str, Any], Canonical] | None = None
+
+    def values(self) -> Canonical:
+        """The record's mapped values, worked out once for the properties it holds now (a
+        record read again gets new properties, and so new values)."""
+        if self._values is None or self._values[0] is not self.properties:
+            self._values = (
+                self.properties,
+                canonical(self.properties, self.mappings, self.event.side),
+            )
+        return self._values[1]
 
 
 def _echo(event: ChangeEvent, syncs: int) -> bool:
@@ -96,7 +107,7 @@ def _changed_since_synced(item: _Item) -> bool:
         return False
     if link.snapshot(side.other) is None:
         return False
-    return _differs(canonical(item.properties, item.mappings, side), link.snapshot(side))
+    return _differs(item.values(), link.snapshot(side))
 
 
 def _both_ways(sync: Sync) -> bool:
@@ -273,7 +284,7 @@ class Engine:
             if item.event.origin == "reconciler"
             and item.link is not None
             and _differs(
-                canonical(item.properties, item.mappings, item.event.side),
+                item.values(),
                 item.link.snapshot(item.event.side),
             )
         ]
@@ -412,7 +423,7 @@ class Engine:
         settings = item.sync.settings
         mappings = item.mappings
         side = item.event.side
-        values = canonical(item.properties, mappings, side)
+        values = item.values()
         counterpart = (
             canonical(item.counterpart, mappings, side.other)
             if item.counterpart is not None
