@@ -1,6 +1,6 @@
 """What the benchmarks share: a throwaway broker and database, the state of a running contacts
-sync, change events, fast publishing, a service subprocess, topic watching, profiling, progress
-lines, the tail of services' output, results.
+sync, change events, fast publishing, a service subprocess, topic and consumer-group watching,
+profiling and CPU accounting, progress lines, the tail of services' output, results.
 
 Benchmarks run as scripts (`python bench/<name>.py`), so this module is imported as `_common`.
 """
@@ -17,23 +17,25 @@ import sys
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.structs import ConsumerRecord
 
 from schemas.events import ChangeEvent, Side
-from schemas.settings import SyncSettings, SyncState
+from schemas.settings import Direction, SyncSettings, SyncState
 from services import bus
 from services.config import KafkaSettings
 from services.devstack.broker import EmbeddedBroker
 from services.devstack.database import EmbeddedPostgres
 from services.devstack.supervisor import ChildDied, ChildProcess, discard_output, free_ports
-from services.domain.mapping import canonical, default_mappings
+from services.domain.mapping import canonical, default_mappings, to_side
 from services.store.migrate import migrate
 from services.store.repository import Connection, HubSpotAccount, Store
 
@@ -42,6 +44,9 @@ RESULTS = ROOT / "bench" / "results.json"
 CONNECTION_ID = "bench-connection"
 # Nothing listens on the discard port: a connector call the benchmark did not expect fails loudly.
 UNREACHABLE = "http://127.0.0.1:9"
+APP_ENTITY_SET = "contacts"  # where Dynamics 365 keeps contacts
+
+T = TypeVar("T")
 
 
 class BenchError(RuntimeError):
@@ -66,10 +71,17 @@ class Rate:
 class Stack:
     bootstrap: str
     dsn: str
+    partitions: int | None = None
+    """Partitions of the topics the benchmark and its services create; None: the default."""
+    pids: Mapping[str, int] = field(default_factory=dict)
+    """The broker's and the database's process ids, for CPU accounting."""
 
     @property
     def kafka(self) -> KafkaSettings:
-        return KafkaSettings(kafka_bootstrap=self.bootstrap, kafka_idempotence=False)
+        settings = KafkaSettings(kafka_bootstrap=self.bootstrap, kafka_idempotence=False)
+        if self.partitions is not None:
+            settings = settings.model_copy(update={"kafka_partitions": self.partitions})
+        return settings
 
     def service(self, *args: str) -> ChildProcess:
         """`python -m services.cli <args>` against this stack; its last lines stay in `.tail`."""
@@ -78,26 +90,65 @@ class Stack:
             "DATASYNC_KAFKA_BOOTSTRAP": self.bootstrap,
             "DATASYNC_DATABASE_URL": self.dsn,
             "DATASYNC_KAFKA_IDEMPOTENCE": "false",
+            "DATASYNC_KAFKA_PARTITIONS": str(self.kafka.kafka_partitions),
         }
         argv = [sys.executable, "-m", "services.cli", *args]
         return ChildProcess(args[0], argv, env=env, cwd=ROOT, output=discard_output)
 
 
 @contextlib.asynccontextmanager
-async def embedded_stack() -> AsyncIterator[Stack]:
-    """A fresh embedded broker and a migrated throwaway database, both gone on the way out."""
+async def embedded_database() -> AsyncIterator[EmbeddedPostgres]:
+    """A migrated throwaway database (`.dsn`), gone on the way out."""
     data_dir = Path(tempfile.mkdtemp(prefix="datasync-bench-"))
-    broker_port, db_port = free_ports(2)
-    broker = EmbeddedBroker(broker_port, output=discard_output)
+    (db_port,) = free_ports(1)
     database = EmbeddedPostgres(data_dir, db_port, durable=False, output=discard_output)
     try:
-        bootstrap = await broker.start()
-        dsn = await database.start()
-        await migrate(dsn)
-        yield Stack(bootstrap, dsn)
+        await database.start()
+        await migrate(database.dsn)
+        yield database
     finally:
-        await asyncio.gather(broker.stop(), database.stop(), return_exceptions=True)
+        await database.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@contextlib.asynccontextmanager
+async def embedded_broker() -> AsyncIterator[EmbeddedBroker]:
+    """A fresh broker (`.bootstrap`), holding no topic, no group and no offset."""
+    (broker_port,) = free_ports(1)
+    broker = EmbeddedBroker(broker_port, output=discard_output)
+    try:
+        await broker.start()
+        yield broker
+    finally:
+        await broker.stop()
+
+
+def stack_of(
+    broker: EmbeddedBroker, database: EmbeddedPostgres, partitions: int | None = None
+) -> Stack:
+    processes = {"broker": broker.process, "postgres": database.process}
+    pids = {name: p.pid for name, p in processes.items() if p is not None and p.pid is not None}
+    return Stack(broker.bootstrap, database.dsn, partitions, pids)
+
+
+@contextlib.asynccontextmanager
+async def embedded_stack(partitions: int | None = None) -> AsyncIterator[Stack]:
+    """A fresh embedded broker and a migrated throwaway database, both gone on the way out."""
+    async with embedded_database() as database, embedded_broker() as broker:
+        yield stack_of(broker, database, partitions)
+
+
+async def stopped_by_sigterm(work: Awaitable[T]) -> T:
+    """`work`, cancelled on SIGTERM as on Ctrl-C, so that its clean-ups stop the services it
+    started: they run in sessions of their own and would outlive a benchmark killed outright."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await work
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
 
 
 def check_alive(child: ChildProcess) -> None:
@@ -112,11 +163,8 @@ def hubspot_id(i: int) -> str:
     return f"hs-{i}"
 
 
-def app_id(i: int) -> str:
-    return f"app-{i}"
-
-
 def contact(i: int, firstname: str) -> dict[str, str]:
+    """The HubSpot contact i, by its HubSpot property names."""
     return {
         "email": f"contact{i}@bench.example",
         "firstname": firstname,
@@ -126,10 +174,20 @@ def contact(i: int, firstname: str) -> dict[str, str]:
     }
 
 
-async def seed_contacts_sync(dsn: str, n: int) -> None:
+def app_contact(i: int, firstname: str) -> dict[str, str]:
+    """The same contact by the app's field names, through the default mappings."""
+    mappings = default_mappings("contacts")
+    values = canonical(contact(i, firstname), mappings, Side.HUBSPOT)
+    return {k: v for k, v in to_side(values, mappings, Side.APP).items() if v is not None}
+
+
+async def seed_contacts_sync(
+    dsn: str, app_ids: Sequence[str], app_url: str, app_token: str
+) -> None:
     """What a contacts sync holds once its initial sync is done: a HubSpot account, one Dynamics
-    connection, the sync `syncing`, and n in-sync links whose two snapshots hold
-    `contact(i, f"Old{i}")`. The accounts' URLs are unreachable: no API is meant to be called."""
+    connection to `app_url`, the sync `syncing`, and a link per app id, in sync, whose two
+    snapshots hold `contact(i, f"Old{i}")`: `app_ids[i]` is the app's record of HubSpot's
+    `hubspot_id(i)`. HubSpot's URL is unreachable: no HubSpot API is meant to be called."""
     store = await Store.connect(dsn)
     try:
         await store.put_hubspot(HubSpotAccount(UNREACHABLE, "bench", "bench", None, None))
@@ -138,8 +196,8 @@ async def seed_contacts_sync(dsn: str, n: int) -> None:
                 CONNECTION_ID,
                 "dynamics365",
                 "bench",
-                UNREACHABLE,
-                {"access_token": "bench"},
+                app_url,
+                {"access_token": app_token},
                 "bench",
                 None,
                 datetime.now(UTC),
@@ -149,9 +207,9 @@ async def seed_contacts_sync(dsn: str, n: int) -> None:
         await store.set_sync_state(CONNECTION_ID, "contacts", SyncState.SYNCING)
         mappings = default_mappings("contacts")
         rows = []
-        for i in range(n):
+        for i, app_id in enumerate(app_ids):
             snapshot = canonical(contact(i, f"Old{i}"), mappings, Side.HUBSPOT)
-            rows.append((CONNECTION_ID, "contacts", hubspot_id(i), app_id(i), snapshot, snapshot))
+            rows.append((CONNECTION_ID, "contacts", hubspot_id(i), app_id, snapshot, snapshot))
         await store.pool.executemany(
             "INSERT INTO links (connection_id, object_type, hubspot_id, app_id, status,"
             " hubspot_values, app_values, last_synced_at)"
@@ -159,6 +217,15 @@ async def seed_contacts_sync(dsn: str, n: int) -> None:
             rows,
         )
         await store.pool.execute("ANALYZE links")  # as autovacuum would have by now
+    finally:
+        await store.close()
+
+
+async def set_direction(dsn: str, direction: Direction) -> None:
+    """The bench contacts sync's direction, its other settings the defaults."""
+    store = await Store.connect(dsn)
+    try:
+        await store.put_sync(CONNECTION_ID, "contacts", SyncSettings(direction=direction))
     finally:
         await store.close()
 
@@ -225,7 +292,43 @@ class TopicReader:
         return [record for batch in batches.values() for record in batch]
 
 
-# Profiling ---------------------------------------------------------------------------------
+async def wait_for_group(
+    kafka: KafkaSettings,
+    group: str,
+    members: int,
+    children: Sequence[ChildProcess],
+    limit: float,
+) -> None:
+    """Until the consumer group is stable with `members` members, i.e. they hold their
+    partitions and no rebalance is pending; raises if a child dies or `limit` seconds pass."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka.kafka_bootstrap)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + limit
+        state, joined = "unknown", 0
+        while time.monotonic() < deadline:
+            for child in children:
+                check_alive(child)
+            # One response per group coordinator; each group is (error_code, group, state,
+            # protocol_type, protocol, members).
+            described = {
+                name: (group_state, len(group_members))
+                for response in await admin.describe_consumer_groups([group])
+                for _, name, group_state, _, _, group_members in response.groups
+            }
+            state, joined = described.get(group, ("unknown", 0))
+            if state == "Stable" and joined == members:
+                return
+            await asyncio.sleep(0.2)
+        raise BenchError(
+            f"consumer group {group} is {state} with {joined} of {members} members"
+            f" after {limit:.0f} s"
+        )
+    finally:
+        await admin.close()
+
+
+# Profiling and CPU time --------------------------------------------------------------------
 
 
 class Profiler:
@@ -257,6 +360,61 @@ class Profiler:
         if self.process is not None and self.process.returncode is None:
             self.process.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
             await self.process.wait()
+
+
+class CpuClock:
+    """CPU seconds (user and system) that groups of processes spend between `start()` and
+    `stop()`, and what the rest of the machine spent meanwhile (`OTHERS`: other people's work
+    on a shared machine). A process counts with its descendants (a database server's backends),
+    except this one, whose children are the services it measures."""
+
+    OTHERS = "others"
+
+    def __init__(self, groups: Mapping[str, Iterable[int]]) -> None:
+        self.groups = {name: list(pids) for name, pids in groups.items()}
+        self.started: dict[str, dict[int, float]] = {}
+        self.machine_started = 0.0
+        self.clock_started = 0.0
+        self.wall = 0.0
+        """Seconds from `start()` to `stop()`."""
+
+    @staticmethod
+    def _read(pids: Iterable[int]) -> dict[int, float]:
+        spent = {}
+        for pid in pids:
+            try:
+                root = psutil.Process(pid)
+                family = [root] if pid == os.getpid() else [root, *root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                continue
+            for process in family:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    times = process.cpu_times()
+                    spent[process.pid] = times.user + times.system
+        return spent
+
+    @staticmethod
+    def _machine() -> float:
+        times = psutil.cpu_times()
+        return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+    def start(self) -> None:
+        self.started = {name: self._read(pids) for name, pids in self.groups.items()}
+        self.machine_started = self._machine()
+        self.clock_started = time.monotonic()
+
+    def stop(self) -> dict[str, float]:
+        """The seconds each group spent (a process started meanwhile counts from its start),
+        then the machine's other processes."""
+        machine = self._machine() - self.machine_started
+        self.wall = time.monotonic() - self.clock_started
+        seconds = {}
+        for name, pids in self.groups.items():
+            before = self.started.get(name, {})
+            now = self._read(pids)
+            seconds[name] = sum(t - before.get(pid, 0.0) for pid, t in now.items())
+        seconds[self.OTHERS] = max(0.0, machine - sum(seconds.values()))
+        return seconds
 
 
 def profile_summary(path: Path, top: int = 15) -> str:
