@@ -28,7 +28,7 @@ from datetime import timedelta
 from _common import ROOT, BenchError, embedded_stack, save_results, say, table
 
 from schemas.events import Side
-from services.store.links import AuditEntry, LinkOutcome
+from services.store.outcomes import AuditEntry, LinkOutcome
 from services.store.repository import Store
 
 sys.path.insert(0, str(ROOT))  # the reference lives with the tests

@@ -17,7 +17,8 @@ from services.connectors.errors import Action, Category
 from services.connectors.registry import Connectors
 from services.domain.associations import ASSOCIATIONS
 from services.domain.decide import LinkState
-from services.store.links import AuditEntry, LinkOutcome, StoredLink
+from services.store.links import StoredLink
+from services.store.outcomes import AuditEntry, LinkOutcome
 from services.store.repository import Store
 
 log = logging.getLogger(__name__)

@@ -29,8 +29,8 @@ from services.sandbox.dynamics.app import create_app as dynamics_app
 from services.sandbox.hubspot.app import create_app as hubspot_app
 from services.status_api.app import create_app
 from services.status_api.metrics import ConsumerLag, highwaters
-from services.store.links import LinkOutcome
 from services.store.migrate import migrate
+from services.store.outcomes import LinkOutcome
 from services.store.repository import HubSpotAccount, Store
 from tests.helpers import app_connection, eventually, serve
 

@@ -16,8 +16,8 @@ from schemas.settings import SyncSettings, SyncState
 from services.connectors.errors import FIX_STEPS, Category
 from services.reconciler.retries import publish_retries
 from services.status_api.app import create_app
-from services.store.links import AuditEntry, LinkOutcome
 from services.store.migrate import migrate
+from services.store.outcomes import AuditEntry, LinkOutcome
 from services.store.repository import Store
 from services.tokens import create_token
 from tests.helpers import app_connection

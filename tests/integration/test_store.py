@@ -8,8 +8,8 @@ import pytest_asyncio
 
 from schemas.events import Side
 from schemas.settings import SyncSettings, SyncState
-from services.store.links import LinkOutcome
 from services.store.migrate import apply_migrations, migrate, migration_files
+from services.store.outcomes import LinkOutcome
 from services.store.repository import Store
 from tests.helpers import app_connection
 

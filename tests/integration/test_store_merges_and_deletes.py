@@ -8,8 +8,8 @@ import pytest_asyncio
 
 from schemas.events import Side
 from schemas.settings import SyncSettings
-from services.store.links import AuditEntry, LinkOutcome
 from services.store.migrate import migrate
+from services.store.outcomes import AuditEntry, LinkOutcome
 from services.store.repository import Store
 from tests.helpers import app_connection
 

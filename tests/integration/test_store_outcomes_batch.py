@@ -24,8 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schemas.events import Side
-from services.store.links import AuditEntry, LinkOutcome
 from services.store.migrate import migrate
+from services.store.outcomes import AuditEntry, LinkOutcome
 from services.store.repository import Store
 from tests.helpers import app_connection
 
