@@ -49,6 +49,11 @@ class WriteCommand(BaseModel):
     )
     caused_by: str = Field(description="event_id of the change that led to this write")
     reason: str = Field("", description="Why: the rule that decided this write, for the audit")
+    bulk: bool = Field(
+        False,
+        description="Part of a bulk stream (an initial sync, a poll's catch-up): its writer "
+        "waits longer to fill the target's batch API; a person's change goes at once",
+    )
     issued_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     def partition_key(self) -> bytes:

@@ -65,6 +65,9 @@ class _Item:
         return self._values[1]
 
 
+BULK_ORIGINS = frozenset({"initial_sync", "reconciler"})  # events that arrive by the thousand
+
+
 def _echo(event: ChangeEvent, syncs: int) -> bool:
     """datasync's own write, dropped unseen. Where several accounts sync the object, a write
     into HubSpot is a change for the others (HubSpot is the hub): it goes on, and the
@@ -494,6 +497,7 @@ class Engine:
                     kind=kind_of(source_id),
                     caused_by=item.event.event_id,
                     reason=_reason(item, write.op, write.target),
+                    bulk=item.event.origin in BULK_ORIGINS,
                 )
             )
         return commands

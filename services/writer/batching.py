@@ -6,9 +6,10 @@ as much as one of a thousand. The consumer hands over whatever it has fetched, a
 messages at a time; instead the writer gathers commands until `size` of them cost a request
 (links cost none and do not count), flushing a partial batch once the stream has paused for
 `linger` seconds, or once its first command has waited `max_wait`. A bulk stream (an initial
-sync) comes in bursts, one per batch the processor handles, so once a batch holds a tenth of
-`size` (or `BULK_WRITES`, if fewer) it waits `bulk_linger` for the next burst instead; a change
-on its own still goes after `linger`. While the target's request budget has no free slot, a
+sync, a poll's catch-up: commands marked `bulk` by the processor) comes in bursts, one per batch
+the processor handles, so once a batch holds a tenth of `size` (or `BULK_WRITES`, if fewer) of
+its writes it waits `bulk_linger` for the next burst instead; people's changes go after
+`linger`, however many arrive together. While the target's request budget has no free slot, a
 paused batch stays open (up to `max_wait`): a request sent then would only wait for the slot,
 and meanwhile more commands may share it.
 
@@ -58,7 +59,7 @@ class BatchPolicy:
 
     def pause(self, batch: "Batch") -> float:
         """How long the batch waits for its next command."""
-        bulk = batch.writes >= min(max(1, self.size // 10), BULK_WRITES)
+        bulk = batch.bulk_writes >= min(max(1, self.size // 10), BULK_WRITES)
         return self.bulk_linger if bulk and self.bulk_linger is not None else self.linger
 
     @property
@@ -97,6 +98,7 @@ class Batch:
 
     entries: list[Entry] = field(default_factory=list)
     writes: int = 0  # commands that cost the target a request
+    bulk_writes: int = 0  # ... of them, those of a bulk stream
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -110,13 +112,19 @@ class Batch:
                     self.entries.append(Entry(partition, record, None, exc, now))
                     continue
                 self.entries.append(Entry(partition, record, command, since=now))
-                self.writes += costs_a_request(command)
+                self._count(command)
 
     def carry(self, held: list[Entry]) -> None:
         """Start with the commands the batch before held back."""
         for entry in held:
             self.entries.append(entry)
-            self.writes += entry.command is not None and costs_a_request(entry.command)
+            if entry.command is not None:
+                self._count(entry.command)
+
+    def _count(self, command: WriteCommand) -> None:
+        if costs_a_request(command):
+            self.writes += 1
+            self.bulk_writes += command.bulk
 
     @property
     def commands(self) -> list[WriteCommand]:

@@ -18,7 +18,9 @@ TOPIC = "datasync.contacts.writes.app"
 P0, P1 = TopicPartition(TOPIC, 0), TopicPartition(TOPIC, 1)
 
 
-def command(n: int, op: WriteOp = WriteOp.CREATE, record: str | None = None) -> bytes:
+def command(
+    n: int, op: WriteOp = WriteOp.CREATE, record: str | None = None, bulk: bool = False
+) -> bytes:
     return (
         WriteCommand(
             connection_id="c1",
@@ -29,6 +31,7 @@ def command(n: int, op: WriteOp = WriteOp.CREATE, record: str | None = None) -> 
             target_id=None if op is WriteOp.CREATE else f"a{n}",
             properties={} if op is WriteOp.LINK else {"firstname": f"F{n}"},
             caused_by=f"event-{n}",
+            bulk=bulk,
         )
         .model_dump_json()
         .encode()
@@ -166,9 +169,18 @@ async def test_a_bulk_stream_waits_longer_for_its_next_burst_than_a_lone_change(
     assert lone.now == pytest.approx(0.05)
     bursts = FakeConsumer()
     for n in range(10):  # bursts of two writes (a tenth of the batch), 0.3 s apart
-        bursts.arrive(0.3 * (n // 2), P0, command(n))
+        bursts.arrive(0.3 * (n // 2), P0, command(n, bulk=True))
     assert (await gathered(bursts, policy)).writes == 10
     assert bursts.now == pytest.approx(1.2 + 0.5)
+
+
+async def test_peoples_changes_arriving_together_do_not_wait_as_a_bulk_stream_would() -> None:
+    policy = BatchPolicy(size=20, linger=0.05, max_wait=3.0, bulk_linger=0.5)
+    changes = FakeConsumer()
+    for n in range(10):  # the same bursts, of webhook changes
+        changes.arrive(0.3 * (n // 2), P0, command(n))
+    assert (await gathered(changes, policy)).writes == 2
+    assert changes.now == pytest.approx(0.05)
 
 
 async def test_a_trickle_is_flushed_when_its_first_command_has_waited_the_longest() -> None:
