@@ -18,6 +18,7 @@ from services import bus
 from services.config import DatabaseSettings, KafkaSettings, ProcessorSettings
 from services.connectors.registry import Connectors
 from services.processor.engine import Engine
+from services.processor.transport import App
 from services.store.repository import Store
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,7 @@ async def process_with_retries(
 def create_app(object_types: list[str]) -> faust.App:
     kafka = KafkaSettings()
     settings = ProcessorSettings()
-    app = faust.App(
+    app = App(
         "datasync-processor",
         broker=f"kafka://{kafka.kafka_bootstrap.split(',')[0]}",
         value_serializer="raw",
