@@ -90,9 +90,10 @@ class ProcessorSettings(_Base):
     processor_batch_size: int = Field(500, description="Events taken per processing batch")
     processor_batch_wait: float = Field(0.05, description="Seconds to wait to fill a batch")
     processor_fetch_max_wait_ms: int = Field(
-        100,
-        description="Longest a fetch from the broker waits for data (Kafka answers at once when "
-        "there is some; a broker that waits the whole time delays each change by this much)",
+        1500,
+        description="Longest a fetch from the broker waits for data (Faust's own choice; Kafka "
+        "answers at once when there is some, a broker that holds every fetch this long delays "
+        "each change by it)",
     )
 
 
