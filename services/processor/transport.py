@@ -3,9 +3,7 @@
 Faust builds its consumers with `fetch_max_wait_ms=1500`. Kafka answers a fetch as soon as any
 data is there, so on Kafka that is only the wait of an idle fetch; a broker that holds every
 fetch for its whole wait (the embedded development broker does) holds each change up to 1.5 s
-in the processor. `processor_fetch_max_wait_ms` sets it (default 1,500 ms, as Faust has it:
-with 100 ms, an initial sync of 100,000 contacts per side needed 91 `$batch`es into Dynamics
-instead of 64 in one run each, the writer getting the processor's output in smaller bursts).
+in the processor. `processor_fetch_max_wait_ms` sets it; the default is Faust's own.
 """
 
 from typing import Any
