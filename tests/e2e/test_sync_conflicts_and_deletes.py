@@ -119,10 +119,11 @@ async def test_a_propagated_delete_still_follows_the_direction(org: SandboxOrg):
         await eventually(gone_from_hubspot, within=5)
 
 
-async def _batch_requests(org: SandboxOrg) -> int:
-    """The `$batch` requests this organisation has answered: datasync's reads and writes."""
+async def _reads_in_batches(org: SandboxOrg) -> int:
+    """The operations of this organisation's `$batch` requests that read rather than wrote."""
     response = await org.dynamics_sandbox.get("/_sandbox/counters", params={"org": org.name})
-    return int(response.json()["requests"].get("POST $batch", 0))
+    counters = response.json()
+    return int(counters["batched_operations"]) - int(counters["writes"])
 
 
 @pytest.mark.parametrize(
@@ -132,12 +133,17 @@ async def test_a_change_reads_the_other_side_only_where_that_side_could_change_i
     org: SandboxOrg,
 ):
     """Two-way, a change to a synced pair first reads the app's record (did it change the
-    same field meanwhile?), then writes: two `$batch` requests. One way, the source's value
-    goes across whatever the app holds: the write alone."""
+    same field meanwhile?), then writes. One way, the source's value goes across whatever the
+    app holds: no read. (A poll may see the change too, before its write is stored, and
+    repeat the read and the write: hence "at least".)"""
     two_way = (await org.api.get(org.sync_path("contacts"))).json()["settings"]["direction"]
     hubspot_id, app_id = await _synced_pair(org, jobtitle="Start")
     await _settled(org, hubspot_id, app_id, jobtitle="Start")
-    before = await _batch_requests(org)
+    before = await _reads_in_batches(org)
     await org.update_in_hubspot("contacts", hubspot_id, jobtitle="Changed")
     await _settled(org, hubspot_id, app_id, jobtitle="Changed")
-    assert await _batch_requests(org) - before == (2 if two_way == "two_way" else 1)
+    reads = await _reads_in_batches(org) - before
+    if two_way == "two_way":
+        assert reads >= 1
+    else:
+        assert reads == 0
