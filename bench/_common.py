@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import psutil
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -31,9 +32,10 @@ from aiokafka.structs import ConsumerRecord
 from schemas.events import ChangeEvent, Side
 from schemas.settings import Direction, SyncSettings, SyncState
 from services import bus
-from services.config import KafkaSettings
+from services.config import KafkaSettings, SandboxSettings
 from services.devstack.broker import EmbeddedBroker
 from services.devstack.database import EmbeddedPostgres
+from services.devstack.stack import Stack as Devstack
 from services.devstack.supervisor import ChildDied, ChildProcess, discard_output, free_ports
 from services.domain.mapping import canonical, default_mappings, to_side
 from services.store.migrate import migrate
@@ -488,3 +490,31 @@ def save_results(key: str, figures: dict[str, Any]) -> None:
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
     results[key] = figures
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+
+
+async def connect_contacts_sync(stack: Devstack, api: httpx.AsyncClient, org: str) -> str:
+    """Through the control API of a whole stack: the HubSpot sandbox account (its webhooks to
+    ingest), a connection to the Dynamics sandbox organisation `org` and a two-way contacts
+    sync, HubSpot winning conflicts, not started. Its connection id."""
+    sandbox = SandboxSettings()
+    async with httpx.AsyncClient(trust_env=False) as http:
+        hook = {"url": f"{stack.ingest_url}/webhooks/hubspot"}
+        (await http.put(f"{stack.hubspot_url}/_sandbox/webhook", json=hook)).raise_for_status()
+    account = {
+        "base_url": stack.hubspot_url,
+        "access_token": sandbox.sandbox_hubspot_token,
+        "app_secret": sandbox.sandbox_hubspot_app_secret,
+    }
+    (await api.put("/v1/hubspot", json=account)).raise_for_status()
+    connection = {
+        "app": "dynamics365",
+        "name": "bench",
+        "base_url": f"{stack.dynamics_url}/{org}",
+        "credentials": {"access_token": sandbox.sandbox_dynamics_token},
+    }
+    response = await api.post("/v1/connections", json=connection)
+    response.raise_for_status()
+    cid = str(response.json()["id"])
+    settings = {"direction": "two_way", "conflict_winner": "hubspot"}
+    (await api.put(f"/v1/connections/{cid}/syncs/contacts", json=settings)).raise_for_status()
+    return cid

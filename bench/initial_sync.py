@@ -53,7 +53,7 @@ from typing import Any
 import asyncpg
 import httpx
 import psutil
-from _common import BenchError, Tail, save_results, say, table
+from _common import BenchError, Tail, connect_contacts_sync, save_results, say, table
 
 from services.config import ReconcilerSettings, SandboxSettings, StackSettings
 from services.devstack.stack import Stack
@@ -241,32 +241,6 @@ async def seed(stack: Stack, world: World) -> None:
             )
             hubspot.raise_for_status()
             dynamics.raise_for_status()
-
-
-async def connect(stack: Stack, api: httpx.AsyncClient) -> str:
-    """The HubSpot account, a Dynamics connection and a two-way contacts sync, not started."""
-    sandbox = SandboxSettings()
-    async with httpx.AsyncClient() as http:
-        hook = {"url": f"{stack.ingest_url}/webhooks/hubspot"}
-        (await http.put(f"{stack.hubspot_url}/_sandbox/webhook", json=hook)).raise_for_status()
-    account = {
-        "base_url": stack.hubspot_url,
-        "access_token": sandbox.sandbox_hubspot_token,
-        "app_secret": sandbox.sandbox_hubspot_app_secret,
-    }
-    (await api.put("/v1/hubspot", json=account)).raise_for_status()
-    connection = {
-        "app": "dynamics365",
-        "name": "bench",
-        "base_url": f"{stack.dynamics_url}/{ORG}",
-        "credentials": {"access_token": sandbox.sandbox_dynamics_token},
-    }
-    response = await api.post("/v1/connections", json=connection)
-    response.raise_for_status()
-    cid = str(response.json()["id"])
-    settings = {"direction": "two_way", "conflict_winner": "hubspot"}
-    (await api.put(f"/v1/connections/{cid}/syncs/contacts", json=settings)).raise_for_status()
-    return cid
 
 
 async def lift_budgets(stack: Stack) -> None:
@@ -480,7 +454,7 @@ async def sync_once(
             async with httpx.AsyncClient(
                 base_url=stack.api_url, headers=headers, timeout=60
             ) as api:
-                cid = await connect(stack, api)
+                cid = await connect_contacts_sync(stack, api, ORG)
                 await counters(stack, reset=True)
                 say(f"connection {cid} set up; sync started")
                 result = await wait_in_sync(stack, api, cid, world, tail)

@@ -65,7 +65,15 @@ from typing import Any
 
 import asyncpg
 import httpx
-from _common import BenchError, Tail, TopicReader, save_results, say, table
+from _common import (
+    BenchError,
+    Tail,
+    TopicReader,
+    connect_contacts_sync,
+    save_results,
+    say,
+    table,
+)
 from _load import (
     DYNAMICS_SHARE,
     ORG,
@@ -142,33 +150,6 @@ async def set_limits(stack: Stack, dynamics_edits: int, lift: bool) -> None:
             limits = {"ten_second_budget": LIFTED, "search_per_second": LIFTED}
             response = await http.put(f"{stack.hubspot_url}/_sandbox/limits", json=limits)
             response.raise_for_status()
-
-
-async def connect(stack: Stack, api: httpx.AsyncClient) -> str:
-    """The HubSpot account, a Dynamics connection and a two-way contacts sync, started."""
-    sandbox = SandboxSettings()
-    async with httpx.AsyncClient(trust_env=False) as http:
-        hook = {"url": f"{stack.ingest_url}/webhooks/hubspot"}
-        (await http.put(f"{stack.hubspot_url}/_sandbox/webhook", json=hook)).raise_for_status()
-    account = {
-        "base_url": stack.hubspot_url,
-        "access_token": sandbox.sandbox_hubspot_token,
-        "app_secret": sandbox.sandbox_hubspot_app_secret,
-    }
-    (await api.put("/v1/hubspot", json=account)).raise_for_status()
-    connection = {
-        "app": "dynamics365",
-        "name": "bench",
-        "base_url": f"{stack.dynamics_url}/{ORG}",
-        "credentials": {"access_token": sandbox.sandbox_dynamics_token},
-    }
-    response = await api.post("/v1/connections", json=connection)
-    response.raise_for_status()
-    cid = str(response.json()["id"])
-    settings = {"direction": "two_way", "conflict_winner": "hubspot"}
-    (await api.put(f"/v1/connections/{cid}/syncs/contacts", json=settings)).raise_for_status()
-    (await api.post(f"/v1/connections/{cid}/syncs/contacts/start")).raise_for_status()
-    return cid
 
 
 async def wait_in_sync(stack: Stack, api: httpx.AsyncClient, cid: str, pairs: int) -> float:
@@ -524,7 +505,9 @@ async def run(
             async with httpx.AsyncClient(
                 base_url=stack.api_url, headers=headers, timeout=60, trust_env=False
             ) as api:
-                cid = await connect(stack, api)
+                cid = await connect_contacts_sync(stack, api, ORG)
+                start = f"/v1/connections/{cid}/syncs/contacts/start"
+                (await api.post(start)).raise_for_status()
                 took = await wait_in_sync(stack, api, cid, pairs)
             say(f"initial sync of {pairs:,} pairs done in {took:.1f} s")
             plan = Plan(pairs)
